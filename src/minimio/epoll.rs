@@ -284,7 +284,10 @@ fn duration_to_ms_rounded_up(t: Duration) -> i32 {
 
 /// Per-socket state: none, the kernel keeps it all (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct StreamState;
+pub(crate) struct StreamState {
+    // Private so that the type is built with `default()` on every backend alike.
+    _private: (),
+}
 
 /// An eventfd registered edge-triggered with the waker's token.
 pub(crate) struct Waker {

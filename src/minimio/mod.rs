@@ -473,7 +473,12 @@ impl Registrator {
     ///
     /// `AlreadyExists` if `stream` is already registered (use `reregister`);
     /// `NotConnected` if the `Poll` was dropped; otherwise what the OS reports.
-    pub fn register(&self, stream: &TcpStream, token: usize, interests: Interests) -> io::Result<()> {
+    pub fn register(
+        &self,
+        stream: &TcpStream,
+        token: usize,
+        interests: Interests,
+    ) -> io::Result<()> {
         self.shared()?
             .selector
             .register(stream, Token(token), interests)
