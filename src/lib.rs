@@ -11,7 +11,7 @@
 //! | part | what it is | book chapter |
 //! |---|---|---|
 //! | [`minimio`] | a readiness event queue over hand-written epoll / kqueue / IOCP FFI | "Epoll, Kqueue and IOCP Explained with Rust" |
-//! | `runtime` | the Node-style event loop: timers, thread pool, poll thread, callbacks | "Implementing the Node Eventloop" |
+//! | [`runtime`] | the Node-style event loop: timers, thread pool, poll thread, callbacks | "Implementing the Node Eventloop" |
 //!
 //! The crate has no dependencies: writing the FFI by hand is the lesson.
 #![warn(
@@ -23,3 +23,4 @@
 )]
 
 pub mod minimio;
+pub mod runtime;

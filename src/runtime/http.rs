@@ -1,0 +1,240 @@
+//! The HTTP client behind `Io::http_get_slow`: a small state machine driven by readiness
+//! events.
+//!
+//! Book: "Implementing the Node Eventloop", section "Io".
+//!
+//! FIX(book) R10: the book wrote the request with a blocking `write_all` and read the
+//! answer with `read_to_string` on the loop's thread, after making the socket blocking
+//! again, so the "JavaScript" thread stalled on the network. Here the loop's thread never
+//! waits for the network: it writes what the socket accepts, reads what has arrived until
+//! `WouldBlock`, and re-arms the one-shot registration to hear about the rest. Each
+//! readiness event advances the request one step:
+//!
+//! ```text
+//!   Writing --(request sent)--> Reading --(end of stream)--> done: body to the callback
+//!      ^  |                       ^  |
+//!      +--+ WouldBlock: re-arm    +--+ WouldBlock: re-arm
+//! ```
+//!
+//! SIMPLIFICATION: connecting is synchronous (`minimio::TcpStream::connect`, see its docs);
+//! on loopback it takes microseconds. The URL is sent to the delay server as is: no DNS, no
+//! TLS, HTTP/1.1 with `Connection: close`, so the body ends where the stream ends.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use super::Js;
+use crate::minimio::{Interests, TcpStream};
+
+/// Network functions, as the book's runtime offers them.
+#[derive(Debug)]
+pub struct Io;
+
+impl Io {
+    /// Asks the delay server for a response that takes `delay_ms` to arrive, and calls
+    /// `cb` on the loop's thread with the body as [`Js::String`] (or a [`Js::Error`]).
+    ///
+    /// The request is `GET /delay/<delay_ms>/url/http://<url>`; the built-in delay server
+    /// (started on first use, on loopback) answers `slow response for http://<url>\n`.
+    /// [`RuntimeBuilder::delay_server`](super::RuntimeBuilder::delay_server) points it at
+    /// another server. The loop's thread never waits for the network (see the module
+    /// docs). A refused connection, a reset, a response that is not HTTP, a status other
+    /// than 2xx, or a body over [`MAX_RESPONSE`] bytes reaches `cb` once as `Js::Error`.
+    ///
+    /// ```
+    /// use node_experiment::runtime::{Io, Runtime};
+    ///
+    /// Runtime::builder().verbose(false).build().unwrap().run(|| {
+    ///     Io::http_get_slow("example.com", 10, |js| {
+    ///         assert_eq!(js.into_string().unwrap(), "slow response for http://example.com\n");
+    ///     });
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside [`Runtime::run`](super::Runtime::run) or on another thread than the loop's.
+    pub fn http_get_slow(url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
+        super::start_http(url, delay_ms, cb);
+    }
+}
+
+/// The largest response we keep. Memory per request is bounded by this; a larger response
+/// ends the request with an `InvalidData` error instead of growing without limit.
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// One request in flight.
+#[derive(Debug)]
+pub(crate) struct HttpRequest {
+    pub(crate) stream: TcpStream,
+    request: Vec<u8>,
+    written: usize,
+    response: Vec<u8>,
+}
+
+/// What a readiness event led to.
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Wait for the socket to be ready for these interests again.
+    Wait(Interests),
+    /// The exchange is over: the body, or why there is none.
+    Done(io::Result<String>),
+}
+
+impl HttpRequest {
+    /// Connects to the delay server at `server` and prepares the request for `url`.
+    pub(crate) fn connect(server: SocketAddr, url: &str, delay_ms: u32) -> io::Result<HttpRequest> {
+        let stream = TcpStream::connect(server)?;
+        let request = format!(
+            "GET /delay/{delay_ms}/url/http://{url} HTTP/1.1\r\n\
+             Host: {server}\r\n\
+             Connection: close\r\n\
+             \r\n"
+        );
+        Ok(HttpRequest {
+            stream,
+            request: request.into_bytes(),
+            written: 0,
+            response: Vec::new(),
+        })
+    }
+
+    /// Does all the work the socket allows now, without blocking.
+    pub(crate) fn advance(&mut self) -> Progress {
+        while self.written < self.request.len() {
+            match self.stream.write(&self.request[self.written..]) {
+                Ok(0) => return Progress::Done(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Progress::Wait(Interests::WRITABLE);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Progress::Done(Err(e)),
+            }
+        }
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Progress::Done(parse_response(&self.response)),
+                Ok(n) => {
+                    if self.response.len() + n > MAX_RESPONSE {
+                        return Progress::Done(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("HTTP response larger than {MAX_RESPONSE} bytes"),
+                        )));
+                    }
+                    self.response.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Progress::Wait(Interests::READABLE);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Progress::Done(Err(e)),
+            }
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Splits a complete HTTP/1.x response and returns its body as text.
+///
+/// A status other than 2xx is an error carrying the status line; a `Content-Length` that
+/// promises more than arrived is `UnexpectedEof`; chunked transfer is not supported (the
+/// delay server never uses it).
+pub(crate) fn parse_response(raw: &[u8]) -> io::Result<String> {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Err(if raw.is_empty() {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection without answering",
+            )
+        } else {
+            invalid("not an HTTP response: no end of headers")
+        });
+    };
+    let head =
+        std::str::from_utf8(&raw[..end]).map_err(|_| invalid("HTTP headers are not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let code: u16 = parts
+        .next()
+        .and_then(|c| c.parse().ok())
+        .filter(|_| version.starts_with("HTTP/1."))
+        .ok_or_else(|| invalid(format!("not an HTTP status line: {status_line:?}")))?;
+    if !(200..300).contains(&code) {
+        return Err(io::Error::other(format!("HTTP error: {status_line}")));
+    }
+    let mut body = &raw[end + 4..];
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            let len: usize = value
+                .parse()
+                .map_err(|_| invalid(format!("bad Content-Length: {value:?}")))?;
+            if body.len() < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("HTTP body cut short: {} of {len} bytes", body.len()),
+                ));
+            }
+            body = &body[..len];
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && !value.eq_ignore_ascii_case("identity")
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("unsupported Transfer-Encoding: {value}"),
+            ));
+        }
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| invalid("HTTP body is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_body_by_content_length() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(parse_response(raw).unwrap(), "hello");
+    }
+
+    #[test]
+    fn a_body_without_length_runs_to_the_end() {
+        let raw = b"HTTP/1.0 200 OK\r\nX: y\r\n\r\nall of it";
+        assert_eq!(parse_response(raw).unwrap(), "all of it");
+    }
+
+    #[test]
+    fn errors_are_values() {
+        let kind = |raw: &[u8]| parse_response(raw).unwrap_err().kind();
+        assert_eq!(kind(b""), io::ErrorKind::UnexpectedEof);
+        assert_eq!(kind(b"garbage without end"), io::ErrorKind::InvalidData);
+        assert_eq!(kind(b"SMTP 220 hi\r\n\r\n"), io::ErrorKind::InvalidData);
+        assert_eq!(
+            kind(b"HTTP/1.1 404 Not Found\r\n\r\n"),
+            io::ErrorKind::Other
+        );
+        assert_eq!(
+            kind(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"),
+            io::ErrorKind::UnexpectedEof
+        );
+        assert_eq!(
+            kind(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            io::ErrorKind::Unsupported
+        );
+        assert_eq!(
+            kind(b"HTTP/1.1 200 OK\r\n\r\n\xff\xfe"),
+            io::ErrorKind::InvalidData
+        );
+    }
+}

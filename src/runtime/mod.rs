@@ -1,0 +1,836 @@
+//! The Node-style event loop: timers, a thread pool, a poll thread and a callback queue.
+//!
+//! Book: "The Node Experiment", chapter "Implementing the Node Eventloop".
+//!
+//! A "JavaScript" program is a Rust closure passed to [`Runtime::run`]. It runs to
+//! completion first, on the calling thread (labelled `main`), and schedules work with
+//! [`set_timeout`], [`Fs::read`], [`Crypto::encrypt`] and [`Io::http_get_slow`]. Each of
+//! those takes a callback. `run` then loops, one **tick** at a time, until nothing is
+//! pending; each tick walks Node's phases in order:
+//!
+//! | # | phase | here |
+//! |---|---|---|
+//! | 1 | timers | callbacks of every timer due at the start of the phase, deadline order |
+//! | 2 | pending callbacks | I/O errors found while scheduling (a refused connection), deferred to here so no callback runs inside the call that scheduled it |
+//! | 3 | idle, prepare | libuv-internal; nothing here |
+//! | 4 | poll | wait for the pool or the poll thread, but no longer than the next timer; then handle **every** event that is ready and run its callback |
+//! | 5 | check | `setImmediate` in Node; not part of the book's runtime |
+//! | 6 | close callbacks | nothing here: sockets are closed when their request ends |
+//!
+//! The parts, each in its own file:
+//! - `timers` — a heap keyed by `(deadline, sequence)`;
+//! - `threadpool` — N threads behind one FIFO queue, for file reads and CPU work;
+//! - the poll thread (below, `epoll_thread`) — runs [`minimio::Poll`](crate::minimio::Poll)
+//!   and forwards each readiness event to the loop;
+//! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
+//! - `delay_server` — a local stand-in for the book's slow web service;
+//! - `print` — [`print`] and [`print_content`], which say which thread is talking.
+//!
+//! Everything that finishes elsewhere (a pool task, a socket event) comes back to the loop
+//! as a [`PollEvent`] on one channel, and the loop's thread is the only one that runs
+//! callbacks, as in Node.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use node_experiment::runtime::{print, set_timeout, Crypto, Runtime};
+//!
+//! let rt = Runtime::builder().verbose(false).build().unwrap();
+//! rt.run(|| {
+//!     set_timeout(10, |_| print("second"));
+//!     Crypto::encrypt(10, |n| print(format!("fib(10) = {}", n.into_int().unwrap())));
+//!     print("first: main runs to completion before any callback");
+//! });
+//! ```
+//!
+//! # Differences from the book
+//!
+//! - R1: timers are keyed by `(deadline, sequence)`; equal deadlines no longer overwrite
+//!   each other (`timers.rs`).
+//! - R2: a FIFO queue in front of the pool; the fifth concurrent task no longer panics
+//!   "Out of threads." (`threadpool.rs`).
+//! - R3: callback ids come from a counter that skips ids still in use; the book's loop
+//!   stopped on a *taken* id (`generate_cb_identity`).
+//! - R4: no `static mut RUNTIME`: the running loop lives in a thread-local slot, so the
+//!   free functions reach it only on the loop's own thread and only during `run`; anywhere
+//!   else they panic with a message, never touch freed memory.
+//! - R5, R6: the loop's thread is the one place that decides how long to sleep: it waits
+//!   on its event channel for at most the time to the next timer, measured in full
+//!   precision (no `as_millis() as i32` rounding down to a busy loop, no poll thread
+//!   sleeping forever because it read a stale timeout).
+//! - R7: every event that is ready is handled in the same poll phase, not one per tick.
+//! - R8: `callbacks_to_run` is a FIFO queue, not a stack.
+//! - R9: errors are values: a missing file, a refused connection or a panicking task reach
+//!   the callback as [`Js::Error`], and the loop goes on.
+//! - R10: the HTTP client never blocks the loop's thread (`http.rs`).
+//! - R11: a local delay server replaces the dead public one (`delay_server.rs`).
+//! - R12: the pool size is one constant, [`DEFAULT_THREADS`], and
+//!   [`RuntimeBuilder::threads`] chooses another.
+//! - R13: `print` from an unnamed thread no longer panics (`print.rs`).
+//! - The simulated slow read waits on the pool's condition variable, not `thread::sleep`,
+//!   so a panic in a callback ends `run` at once instead of after the delay.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::minimio::{Events, Poll, Registrator};
+
+mod crypto;
+mod delay_server;
+mod fs;
+mod http;
+mod print;
+mod threadpool;
+mod timers;
+
+pub use crypto::Crypto;
+pub use crypto::MAX_FIBONACCI_N;
+pub use fs::Fs;
+pub use http::{Io, MAX_RESPONSE};
+pub use print::{print, print_content};
+
+use delay_server::DelayServer;
+use http::{HttpRequest, Progress};
+use print::trace;
+use threadpool::{EventKind, Task, ThreadPool};
+use timers::Timers;
+
+/// The pool size when none is chosen: 4, as in the book (and libuv).
+pub const DEFAULT_THREADS: usize = 4;
+
+/// How long [`Fs::read`] pretends a read takes when none is chosen: 1 s, as in the book.
+pub const DEFAULT_FS_DELAY: Duration = Duration::from_secs(1);
+
+/// A value handed to a callback: the book's stand-in for a JavaScript value.
+#[derive(Debug)]
+pub enum Js {
+    /// No value (a timer's callback gets this).
+    Undefined,
+    /// Text: a file's contents, an HTTP body.
+    String(String),
+    /// A number: the result of [`Crypto::encrypt`].
+    Int(usize),
+    /// The operation failed; the error says why.
+    Error(io::Error),
+}
+
+impl Js {
+    /// The text, if this is a `Js::String`.
+    pub fn into_string(self) -> Option<String> {
+        match self {
+            Js::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is a `Js::Int`.
+    pub fn into_int(self) -> Option<usize> {
+        match self {
+            Js::Int(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The error, if this is a `Js::Error`.
+    pub fn into_error(self) -> Option<io::Error> {
+        match self {
+            Js::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a `Js::Error`.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Js::Error(_))
+    }
+}
+
+/// What the pool and the poll thread send to the loop: the book's `PollEvent`.
+#[derive(Debug)]
+pub(crate) enum PollEvent {
+    /// A pool task finished: `(thread id, callback id, result)`.
+    Threadpool((usize, usize, Js)),
+    /// A socket registered with this token is ready.
+    Epoll(usize),
+    /// The poll thread hit an error it cannot recover from and stopped.
+    EpollFailed(io::Error),
+}
+
+/// A handle to a timer set with [`set_timeout`].
+///
+/// It is `Copy`, so a callback can hold on to one; callers may also simply ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout {
+    /// The timer's place in the heap's order.
+    seq: u64,
+    /// The callback it runs; unique while the timer is pending.
+    callback_id: usize,
+}
+
+/// Chooses how a [`Runtime`] is built. Start from [`Runtime::builder`].
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    threads: usize,
+    fs_delay: Duration,
+    delay_server: Option<SocketAddr>,
+    verbose: bool,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            threads: DEFAULT_THREADS,
+            fs_delay: DEFAULT_FS_DELAY,
+            delay_server: None,
+            verbose: true,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// How many pool threads run [`Fs::read`] and [`Crypto::encrypt`] tasks (default
+    /// [`DEFAULT_THREADS`]). More tasks than threads wait in a FIFO queue.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// How long each [`Fs::read`] pretends to take before reading (default
+    /// [`DEFAULT_FS_DELAY`]), so a small file behaves like a large one. Tests shorten it.
+    pub fn fs_delay(mut self, delay: Duration) -> Self {
+        self.fs_delay = delay;
+        self
+    }
+
+    /// Sends [`Io::http_get_slow`] requests to the server at `addr` instead of starting
+    /// the built-in delay server.
+    pub fn delay_server(mut self, addr: SocketAddr) -> Self {
+        self.delay_server = Some(addr);
+        self
+    }
+
+    /// Whether the loop prints its own trace lines (ticks, tasks, events) on standard
+    /// error, as the book's runtime does (default `true`).
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Starts the pool threads and the poll thread.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `threads(0)`; otherwise what the OS says when it cannot create
+    /// the event queue or a thread.
+    pub fn build(self) -> io::Result<Runtime> {
+        if self.threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime needs at least one pool thread: use RuntimeBuilder::threads(n) with n > 0",
+            ));
+        }
+        let (event_sender, event_receiver) = mpsc::channel();
+        let thread_pool = ThreadPool::new(self.threads, event_sender.clone(), self.verbose)?;
+        let poll = Poll::new()?;
+        let epoll_registrator = poll.registrator();
+        let verbose = self.verbose;
+        let epoll_thread = thread::Builder::new()
+            .name("epoll".to_string())
+            .spawn(move || epoll_thread(poll, &event_sender, verbose))?;
+        Ok(Runtime {
+            callbacks_to_run: VecDeque::new(),
+            callback_queue: HashMap::new(),
+            pending_queue: VecDeque::new(),
+            epoll_pending_events: 0,
+            epoll_registrator,
+            epoll_thread: Some(epoll_thread),
+            event_receiver,
+            identity_token: 0,
+            pending_events: 0,
+            thread_pool,
+            timers: Timers::default(),
+            timers_to_run: Vec::new(),
+            http_requests: HashMap::new(),
+            delay_server: None,
+            delay_server_addr: self.delay_server,
+            fs_delay: self.fs_delay,
+            verbose: self.verbose,
+        })
+    }
+}
+
+/// The event loop and everything it owns. Field names are the book's.
+///
+/// Create it with [`Runtime::new`] or [`Runtime::builder`], then hand your program to
+/// [`Runtime::run`].
+pub struct Runtime {
+    /// Callbacks ready to run now, with their argument, in the order they became ready.
+    callbacks_to_run: VecDeque<(usize, Js)>,
+    /// Every callback that is still waiting for its operation, by callback id.
+    callback_queue: HashMap<usize, Box<dyn FnOnce(Js)>>,
+    /// Results found while scheduling (libuv's "pending" queue), run in phase 2.
+    pending_queue: VecDeque<(usize, Js)>,
+    /// Sockets waiting for an event; only printed, as in the book.
+    epoll_pending_events: usize,
+    /// Registers sockets with the poll thread's queue.
+    epoll_registrator: Registrator,
+    /// The thread that runs `Poll::poll` (joined on shutdown).
+    epoll_thread: Option<JoinHandle<()>>,
+    /// Where the pool and the poll thread report to the loop.
+    event_receiver: Receiver<PollEvent>,
+    /// The last callback id handed out.
+    identity_token: usize,
+    /// Operations whose callback has not run yet; the loop ends when this reaches 0.
+    pending_events: usize,
+    /// The pool that runs file reads and CPU work.
+    thread_pool: ThreadPool,
+    /// Pending timers.
+    timers: Timers,
+    /// Scratch space for the timers phase (the book's `timers_to_remove`), kept to reuse
+    /// its memory.
+    timers_to_run: Vec<usize>,
+    /// HTTP requests in flight, by their token (which is also their callback id).
+    http_requests: HashMap<usize, HttpRequest>,
+    /// The built-in delay server, once something needed it.
+    delay_server: Option<DelayServer>,
+    /// A delay server chosen with [`RuntimeBuilder::delay_server`].
+    delay_server_addr: Option<SocketAddr>,
+    /// How long [`Fs::read`] pretends to take.
+    fs_delay: Duration,
+    /// Whether the loop prints its trace lines.
+    verbose: bool,
+}
+
+thread_local! {
+    /// The runtime that is running on this thread, if any.
+    ///
+    /// FIX(book) R4: the book stored a raw pointer to a local of `run` in a
+    /// `static mut RUNTIME`: every call made a `&mut Runtime` out of thin air (aliasing
+    /// the one `run` held), the pointer dangled after `run`, and a call from another
+    /// thread was a data race. A thread-local slot is reachable only from the loop's own
+    /// thread, holds the runtime only while `run` runs, and is borrowed only for the
+    /// moment each call needs, never while a user callback runs.
+    static RUNTIME: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+}
+
+/// Gives `f` the running runtime.
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`], or on another thread than the one running it.
+fn with_runtime<R>(what: &str, f: impl FnOnce(&mut Runtime) -> R) -> R {
+    RUNTIME.with(|slot| {
+        let mut slot = slot.try_borrow_mut().unwrap_or_else(|_| {
+            panic!("{what} was called while the runtime was busy; this is a bug in node-experiment")
+        });
+        match slot.as_mut() {
+            Some(rt) => f(rt),
+            None => panic!(
+                "{what} must be called inside Runtime::run, on the thread that called run \
+                 (from the closure given to run or from a callback)"
+            ),
+        }
+    })
+}
+
+impl Runtime {
+    /// A runtime with the book's defaults: [`DEFAULT_THREADS`] pool threads and a
+    /// simulated read latency of [`DEFAULT_FS_DELAY`], printing its trace lines.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot start the threads or the event queue (say, when out of
+    /// descriptors). [`Runtime::builder`]`().build()` returns that as an error instead.
+    pub fn new() -> Runtime {
+        Runtime::builder().build().unwrap_or_else(|e| {
+            panic!(
+                "Runtime::new could not start the runtime ({e}); \
+                 use Runtime::builder().build() to handle this as an error"
+            )
+        })
+    }
+
+    /// A builder to choose the pool size, the read latency and the delay server.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Runs `f` (the "main" program), then the event loop until nothing is pending.
+    ///
+    /// The calling thread is labelled `main` while it runs. `run` returns once every
+    /// callback has run, after stopping and joining all of its threads and closing every
+    /// socket it opened.
+    ///
+    /// # Panics
+    ///
+    /// - If `f` or a callback panics: the pool and the poll thread are stopped (a
+    ///   simulated read in progress is interrupted, queued tasks are dropped) and the panic
+    ///   continues out of `run`, as an uncaught exception ends a Node program. A task that
+    ///   is computing (a long [`Crypto::encrypt`]) is waited for.
+    /// - If called inside another `run` on the same thread.
+    pub fn run(self, f: impl FnOnce()) {
+        RUNTIME.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            assert!(
+                slot.is_none(),
+                "Runtime::run was called inside a running Runtime::run; run one runtime per thread at a time"
+            );
+            *slot = Some(self);
+        });
+        // On every way out, normal or panic, the guard takes the runtime back out of the
+        // thread-local slot, stops its threads and restores the thread's label.
+        let _guard = RunGuard {
+            old_label: print::set_label(Some("main")),
+        };
+        f();
+        event_loop();
+    }
+
+    /// A fresh callback id.
+    ///
+    /// FIX(book) R3: the book's loop `break`s on an id that is *taken* and returns it: a
+    /// duplicate. We loop until an id is *free*. Ids only grow, so in practice the first
+    /// one is free: wrapping around a 64-bit counter takes centuries.
+    fn generate_cb_identity(&mut self) -> usize {
+        loop {
+            self.identity_token = self.identity_token.wrapping_add(1);
+            if !self.callback_queue.contains_key(&self.identity_token) {
+                return self.identity_token;
+            }
+        }
+    }
+
+    fn add_callback(&mut self, cb: impl FnOnce(Js) + 'static) -> usize {
+        let id = self.generate_cb_identity();
+        self.callback_queue.insert(id, Box::new(cb));
+        self.pending_events += 1;
+        id
+    }
+
+    fn register_work(
+        &mut self,
+        task: impl FnOnce(&threadpool::Shutdown) -> Js + Send + 'static,
+        kind: EventKind,
+        cb: impl FnOnce(Js) + 'static,
+    ) {
+        let callback_id = self.add_callback(cb);
+        self.thread_pool.submit(Task {
+            task: Box::new(task),
+            callback_id,
+            kind,
+        });
+    }
+
+    fn set_timeout(&mut self, ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
+        let callback_id = self.add_callback(cb);
+        let seq = self
+            .timers
+            .insert(Instant::now(), Duration::from_millis(ms), callback_id);
+        if self.verbose {
+            trace(format_args!("Registered timer event id: {callback_id}"));
+        }
+        Timeout { seq, callback_id }
+    }
+
+    /// Starts an HTTP request; its result reaches `cb` as [`Js::String`] or [`Js::Error`].
+    fn http_get_slow(&mut self, url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
+        let token = self.add_callback(cb);
+        let started = self
+            .delay_server_addr()
+            .and_then(|addr| HttpRequest::connect(addr, url, delay_ms));
+        match started {
+            Ok(request) => {
+                self.http_requests.insert(token, request);
+                self.epoll_pending_events += 1;
+                if self.verbose {
+                    trace(format_args!("Event with id: {token} registered."));
+                }
+                // Write the request now; the first registration waits for the rest.
+                self.drive_http(token, true);
+            }
+            // Never call `cb` from inside the call that scheduled it: defer to phase 2.
+            Err(e) => self.pending_queue.push_back((token, Js::Error(e))),
+        }
+    }
+
+    fn delay_server_addr(&mut self) -> io::Result<SocketAddr> {
+        if let Some(addr) = self.delay_server_addr {
+            return Ok(addr);
+        }
+        let server = DelayServer::start()?;
+        let addr = server.addr();
+        self.delay_server = Some(server);
+        self.delay_server_addr = Some(addr);
+        Ok(addr)
+    }
+
+    /// Advances request `token` as far as its socket allows, then re-arms its one-shot
+    /// registration or finishes it.
+    fn drive_http(&mut self, token: usize, first: bool) {
+        let Some(request) = self.http_requests.get_mut(&token) else {
+            // An event for a request that already finished: nothing to do.
+            return;
+        };
+        let outcome = match request.advance() {
+            Progress::Wait(interests) => {
+                let armed = if first {
+                    self.epoll_registrator
+                        .register(&request.stream, token, interests)
+                } else {
+                    self.epoll_registrator
+                        .reregister(&request.stream, token, interests)
+                };
+                match armed {
+                    Ok(()) => return,
+                    Err(e) => Err(e),
+                }
+            }
+            Progress::Done(result) => result,
+        };
+        // Dropping the request closes its socket, which also removes its registration.
+        self.http_requests.remove(&token);
+        self.epoll_pending_events -= 1;
+        let js = match outcome {
+            Ok(body) => Js::String(body),
+            Err(e) => Js::Error(e),
+        };
+        if first {
+            self.pending_queue.push_back((token, js));
+        } else {
+            self.callbacks_to_run.push_back((token, js));
+        }
+    }
+
+    /// Phase 1: queue the callbacks of every timer that is due.
+    fn process_expired_timers(&mut self) {
+        let mut due = std::mem::take(&mut self.timers_to_run);
+        self.timers.drain_expired(Instant::now(), &mut due);
+        self.callbacks_to_run
+            .extend(due.drain(..).map(|id| (id, Js::Undefined)));
+        self.timers_to_run = due;
+    }
+
+    /// How long the poll phase may wait: not at all if deferred work is queued, until the
+    /// next timer if there is one, otherwise until an event arrives.
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        if !self.pending_queue.is_empty() || !self.callbacks_to_run.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        self.timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
+    fn handle_event(&mut self, event: PollEvent) {
+        match event {
+            PollEvent::Threadpool((_thread_id, callback_id, data)) => {
+                self.callbacks_to_run.push_back((callback_id, data));
+            }
+            PollEvent::Epoll(token) => self.drive_http(token, false),
+            PollEvent::EpollFailed(e) => {
+                // Without a poll thread no socket event will ever come: fail every request
+                // in flight rather than wait forever.
+                for (token, _request) in self.http_requests.drain() {
+                    self.epoll_pending_events -= 1;
+                    let err = io::Error::new(e.kind(), format!("the poll thread failed: {e}"));
+                    self.callbacks_to_run.push_back((token, Js::Error(err)));
+                }
+            }
+        }
+    }
+
+    /// Stops and joins every thread the runtime started, and closes its sockets.
+    fn shutdown(&mut self) {
+        // Queued tasks are dropped: on a normal exit there are none, after a panic nobody
+        // is left to run their callbacks.
+        self.thread_pool.shutdown(true);
+        // The poll thread ends when `close_loop` wakes it. If that failed (it needs one
+        // descriptor write), joining could hang; leaving the thread is the lesser evil.
+        if self.epoll_registrator.close_loop().is_ok() {
+            if let Some(handle) = self.epoll_thread.take() {
+                let _ = handle.join();
+            }
+        }
+        self.http_requests.clear();
+        self.delay_server = None;
+        if self.verbose {
+            trace(format_args!("FINISHED"));
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime::new()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("pending_events", &self.pending_events)
+            .field("timers", &self.timers.len())
+            .field("thread_pool", &self.thread_pool)
+            .field("fs_delay", &self.fs_delay)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes the runtime out of the thread-local slot when `run` ends, however it ends.
+struct RunGuard {
+    old_label: Option<&'static str>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        // `try_`: if the slot is somehow still borrowed we cannot take it; the runtime
+        // then stays until the thread ends rather than panicking inside a panic.
+        let rt = RUNTIME.with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()));
+        drop(rt); // `Runtime::drop` shuts down and joins.
+        print::set_label(self.old_label);
+    }
+}
+
+/// The loop: one tick per iteration, Node's phases in order.
+fn event_loop() {
+    let mut ticks = 0;
+    while with_runtime("the event loop", |rt| rt.pending_events) > 0 {
+        ticks += 1;
+        if verbose() {
+            trace(format_args!("===== TICK {ticks} ====="));
+        }
+
+        // ===== 1. TIMERS =====
+        with_runtime("the timers phase", Runtime::process_expired_timers);
+        run_callbacks();
+
+        // ===== 2. PENDING CALLBACKS =====
+        // Results that were known while scheduling (a refused connection): deferred to
+        // here so that no callback ever runs inside the call that scheduled it.
+        with_runtime("the pending phase", |rt| {
+            let pending = std::mem::take(&mut rt.pending_queue);
+            rt.callbacks_to_run.extend(pending);
+        });
+        run_callbacks();
+
+        // ===== 3. IDLE / PREPARE =====
+        // libuv's internal housekeeping; nothing to do here.
+
+        // ===== 4. POLL =====
+        if with_runtime("the poll phase", |rt| rt.pending_events) == 0 {
+            break;
+        }
+        poll_phase();
+        run_callbacks();
+
+        // ===== 5. CHECK =====
+        // Node runs `setImmediate` callbacks here; the book's runtime has none.
+
+        // ===== 6. CLOSE CALLBACKS =====
+        // Node runs `close` handlers here. Our sockets are closed as soon as their
+        // request ends (in the poll phase), and nothing else needs closing.
+    }
+}
+
+fn verbose() -> bool {
+    with_runtime("the event loop", |rt| rt.verbose)
+}
+
+/// Waits for the first event (no longer than the next timer), then takes every event that
+/// is already waiting too.
+///
+/// FIX(book) R7: the book handled one event per tick; everything that is ready now is
+/// handled in this phase.
+fn poll_phase() {
+    with_runtime("the poll phase", |rt| {
+        let first = match rt.poll_timeout() {
+            None => rt
+                .event_receiver
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(timeout) => rt.event_receiver.recv_timeout(timeout),
+        };
+        match first {
+            Ok(event) => rt.handle_event(event),
+            // The next timer is due: the timers phase of the next tick takes it.
+            Err(RecvTimeoutError::Timeout) => return,
+            // Every pool thread and the poll thread hold a sender until shutdown, and no
+            // thread of ours dies before sending (tasks run under `catch_unwind`), so the
+            // channel cannot close while work is pending.
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "the runtime's threads stopped while {} operations were pending; this is a bug in node-experiment",
+                rt.pending_events
+            ),
+        }
+        while let Ok(event) = rt.event_receiver.try_recv() {
+            rt.handle_event(event);
+        }
+    });
+}
+
+/// Runs every queued callback, oldest first, without holding the runtime while a callback
+/// runs (it may schedule more work).
+///
+/// FIX(book) R8: the book `pop`ped from a `Vec`, running the newest first.
+fn run_callbacks() {
+    loop {
+        let next = with_runtime("run_callbacks", |rt| {
+            let (id, data) = rt.callbacks_to_run.pop_front()?;
+            rt.pending_events -= 1;
+            Some((rt.callback_queue.remove(&id), data))
+        });
+        match next {
+            None => return,
+            Some((Some(cb), data)) => cb(data),
+            // Cannot happen: each id is queued once, by the operation that owns it.
+            Some((None, _)) => {}
+        }
+    }
+}
+
+/// The poll thread: waits on minimio's `Poll` and forwards every event to the loop.
+///
+/// The book gave this thread a timeout through an `Arc<Mutex<Option<i32>>>`, read before
+/// each wait (R5). It needs none: the loop's thread keeps time itself, so this thread
+/// waits until a socket is ready or `close_loop` ends it.
+fn epoll_thread(mut poll: Poll, events_out: &Sender<PollEvent>, verbose: bool) {
+    let mut events = Events::with_capacity(1024);
+    loop {
+        match poll.poll(&mut events, None) {
+            Ok(_) => {
+                for event in &events {
+                    let token = event.id().value();
+                    if verbose {
+                        trace(format_args!("epoll event {token} is ready"));
+                    }
+                    if events_out.send(PollEvent::Epoll(token)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                if verbose {
+                    trace(format_args!("received event of type: Close"));
+                }
+                return;
+            }
+            Err(e) => {
+                let _ = events_out.send(PollEvent::EpollFailed(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `cb` once, at least `ms` milliseconds from now, on the loop's thread.
+///
+/// Timers with equal deadlines run in the order they were set; a timer set to 0 ms inside
+/// a timer callback runs on the next tick, not in the same timers phase. A delay too long
+/// for the clock (near `u64::MAX` ms) is clamped to about a century.
+///
+/// ```
+/// use node_experiment::runtime::{print, set_timeout, Runtime};
+///
+/// Runtime::builder().verbose(false).build().unwrap().run(|| {
+///     set_timeout(20, |_| print("later"));
+///     set_timeout(0, |_| print("sooner"));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn set_timeout(ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
+    with_runtime("set_timeout", |rt| rt.set_timeout(ms, cb))
+}
+
+/// Cancels a timer set with [`set_timeout`]: its callback never runs, even if the timer
+/// is already due in the timers phase that is running, and it no longer keeps the loop
+/// alive. Clearing a timer that already fired, or clearing twice, does nothing.
+///
+/// ```
+/// use node_experiment::runtime::{clear_timeout, print, set_timeout, Runtime};
+///
+/// Runtime::builder().verbose(false).build().unwrap().run(|| {
+///     let t = set_timeout(10, |_| panic!("cleared timers never fire"));
+///     set_timeout(0, move |_| clear_timeout(t));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn clear_timeout(t: Timeout) {
+    with_runtime("clear_timeout", |rt| {
+        // Callback ids are never reused while pending, so the id names this timer only.
+        if rt.callback_queue.remove(&t.callback_id).is_none() {
+            return; // already ran, or already cleared
+        }
+        rt.pending_events -= 1;
+        // Still in the heap: mark it so it is skipped. Already taken out of the heap by
+        // the timers phase that is running now: take it out of the run queue instead.
+        if rt.timers.cancel(t.seq).is_none() {
+            rt.callbacks_to_run.retain(|(id, _)| *id != t.callback_id);
+        }
+    });
+}
+
+// The "modules" a JavaScript program imports call into the runtime through these.
+pub(crate) fn register_work(
+    what: &str,
+    task: impl FnOnce(&threadpool::Shutdown) -> Js + Send + 'static,
+    kind: EventKind,
+    cb: impl FnOnce(Js) + 'static,
+) {
+    with_runtime(what, |rt| rt.register_work(task, kind, cb));
+}
+
+pub(crate) fn fs_delay(what: &str) -> Duration {
+    with_runtime(what, |rt| rt.fs_delay)
+}
+
+pub(crate) fn start_http(url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
+    with_runtime("Io::http_get_slow", |rt| {
+        rt.http_get_slow(url, delay_ms, cb)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_ids_skip_ids_still_in_use() {
+        let mut rt = Runtime::builder().verbose(false).build().unwrap();
+        rt.callback_queue.insert(1, Box::new(|_| {}));
+        rt.callback_queue.insert(2, Box::new(|_| {}));
+        // The book returned 2 here (the *taken* id); a free one is 3.
+        rt.identity_token = 0;
+        assert_eq!(rt.generate_cb_identity(), 3);
+        // Wrapping around skips taken ids too.
+        rt.identity_token = usize::MAX;
+        rt.callback_queue.insert(0, Box::new(|_| {}));
+        assert_eq!(rt.generate_cb_identity(), 3);
+        rt.callback_queue.clear();
+    }
+
+    #[test]
+    fn zero_threads_is_an_error_not_a_hang() {
+        let err = Runtime::builder().threads(0).build().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}

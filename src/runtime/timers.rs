@@ -1,0 +1,202 @@
+//! Timers: which callbacks are due, and how long the loop may sleep before the next one.
+//!
+//! Book: "Implementing the Node Eventloop", sections "Timers" and `process_expired_timers`.
+//!
+//! A timer is a deadline and a callback id. The loop asks two questions of this module on
+//! every tick: "which timers are due now?" (the timers phase) and "when is the next one
+//! due?" (how long the poll phase may block). A binary heap answers both in O(log n) per
+//! timer: the earliest deadline is always on top.
+//!
+//! # Why the key is `(deadline, sequence)`
+//!
+//! FIX(book) R1: the book keyed timers by `Instant` alone in a `BTreeMap<Instant, usize>`.
+//! Two timers with the same deadline share one key, so the second insert overwrote the
+//! first: its callback never ran, `pending_events` never reached zero, and `run` hung. Two
+//! equal `Instant`s are not a theoretical worry: a coarse clock, or a program that computes
+//! both deadlines from one `now`, makes them common. Here each timer also gets a sequence
+//! number that only grows, so keys are unique and equal deadlines fire in the order they
+//! were set (libuv orders its timer heap by `(timeout, start_id)` for the same reason).
+//!
+//! # Why a heap and not a `BTreeMap`
+//!
+//! Both give the earliest deadline cheaply; a heap keeps its entries in one `Vec` with no
+//! per-entry allocation, which matters when a program sets a million timers.
+//!
+//! # Cancelling
+//!
+//! A cancelled timer is not dug out of the heap (that would cost O(n)); it is marked in
+//! `cancelled` and skipped when it reaches the top ("lazy deletion", as in Node's timer
+//! lists). `len` counts only live timers, so a cancelled timer does not keep the loop
+//! alive.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::time::{Duration, Instant};
+
+/// What a timer runs when it fires: the id of a callback in the runtime's callback table.
+pub(crate) type CallbackId = usize;
+
+/// One timer in the heap. Ordered by deadline, then by sequence number.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    callback_id: CallbackId,
+}
+
+/// The longest delay we honour exactly: about 100 years. A longer one (up to
+/// `u64::MAX` ms) would overflow `Instant`; it is clamped here, which for any program that
+/// runs today means "never fires" while still keeping the loop alive, as a real timer of
+/// that length would.
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<Entry>>,
+    next_seq: u64,
+    cancelled: HashSet<u64>,
+}
+
+impl Timers {
+    /// Adds a timer due `delay` after `now`; returns its sequence number, which also serves
+    /// as the user's handle for cancelling it.
+    pub(crate) fn insert(&mut self, now: Instant, delay: Duration, callback_id: CallbackId) -> u64 {
+        let delay = delay.min(MAX_DELAY);
+        // Cannot fail for `delay <= MAX_DELAY` on any real clock; if it did, "as late as we
+        // can represent" is the honest answer.
+        let deadline = now.checked_add(delay).unwrap_or(now);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.heap.push(Reverse(Entry {
+            deadline,
+            seq,
+            callback_id,
+        }));
+        seq
+    }
+
+    /// Marks a timer as cancelled. Returns its callback id if it was still pending, `None`
+    /// if it already fired, was already cancelled or never existed.
+    pub(crate) fn cancel(&mut self, seq: u64) -> Option<CallbackId> {
+        if seq >= self.next_seq || self.cancelled.contains(&seq) {
+            return None;
+        }
+        // O(n) only here, on a user's explicit cancel: find whether it is still pending.
+        let entry = self.heap.iter().find(|Reverse(e)| e.seq == seq)?;
+        let id = entry.0.callback_id;
+        self.cancelled.insert(seq);
+        Some(id)
+    }
+
+    /// Moves every timer due at `now` into `out`, earliest first, equal deadlines in the
+    /// order they were set. Timers added later (by the callbacks about to run) are not
+    /// included even if they are due, so a 0 ms timer set inside a timer callback runs on
+    /// the next tick, as in Node.
+    pub(crate) fn drain_expired(&mut self, now: Instant, out: &mut Vec<CallbackId>) {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if top.deadline > now {
+                break;
+            }
+            // Cannot fail: `peek` just returned an entry.
+            let Some(Reverse(entry)) = self.heap.pop() else {
+                break;
+            };
+            if !self.cancelled.remove(&entry.seq) {
+                out.push(entry.callback_id);
+            }
+        }
+    }
+
+    /// The earliest live deadline, if any timer is pending.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        // Drop cancelled entries from the top so they cannot make the loop wake for nothing.
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if self.cancelled.contains(&top.seq) {
+                let seq = top.seq;
+                self.heap.pop();
+                self.cancelled.remove(&seq);
+            } else {
+                return Some(top.deadline);
+            }
+        }
+        None
+    }
+
+    /// How many timers will still fire.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len() - self.cancelled.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(t: &mut Timers, now: Instant) -> Vec<CallbackId> {
+        let mut out = Vec::new();
+        t.drain_expired(now, &mut out);
+        out
+    }
+
+    #[test]
+    fn two_timers_at_the_same_instant_both_fire_in_registration_order() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        for id in [10, 11, 12] {
+            t.insert(now, Duration::from_millis(5), id);
+        }
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            drain(&mut t, now + Duration::from_millis(5)),
+            vec![10, 11, 12]
+        );
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn deadlines_fire_in_deadline_order_and_never_early() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        t.insert(now, Duration::from_millis(30), 3);
+        t.insert(now, Duration::from_millis(10), 1);
+        t.insert(now, Duration::from_millis(20), 2);
+        assert!(drain(&mut t, now + Duration::from_millis(9)).is_empty());
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
+        assert_eq!(drain(&mut t, now + Duration::from_millis(20)), vec![1, 2]);
+        assert_eq!(drain(&mut t, now + Duration::from_secs(1)), vec![3]);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_cancelled_timer_never_fires_and_does_not_count() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        let a = t.insert(now, Duration::ZERO, 1);
+        t.insert(now, Duration::ZERO, 2);
+        assert_eq!(t.cancel(a), Some(1));
+        assert_eq!(t.cancel(a), None, "cancelling twice is a no-op");
+        assert_eq!(t.len(), 1);
+        assert_eq!(drain(&mut t, now), vec![2]);
+        assert_eq!(t.cancel(a), None, "a fired or cancelled timer is gone");
+        assert_eq!(t.cancel(999), None, "an unknown handle is ignored");
+    }
+
+    #[test]
+    fn cancelled_timers_do_not_decide_the_next_deadline() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        let early = t.insert(now, Duration::from_millis(1), 1);
+        t.insert(now, Duration::from_millis(50), 2);
+        t.cancel(early);
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn huge_delays_do_not_overflow() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        t.insert(now, Duration::from_millis(u64::MAX), 1);
+        assert!(t.next_deadline().is_some_and(|d| d > now));
+        assert!(drain(&mut t, now + Duration::from_secs(3600)).is_empty());
+    }
+}
