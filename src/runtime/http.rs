@@ -55,7 +55,23 @@ impl Io {
     ///
     /// Outside [`Runtime::run`](super::Runtime::run) or on another thread than the loop's.
     pub fn http_get_slow(url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
-        super::start_http(url, delay_ms, cb);
+        super::start_http(None, url, delay_ms, cb);
+    }
+
+    /// Like [`Io::http_get_slow`], but asks the delay server at `server` for this one
+    /// request (Node's `http.get({ port })`); used to show a refused connection beside a
+    /// working one.
+    ///
+    /// # Panics
+    ///
+    /// Outside [`Runtime::run`](super::Runtime::run) or on another thread than the loop's.
+    pub fn http_get_slow_from(
+        server: SocketAddr,
+        url: &str,
+        delay_ms: u32,
+        cb: impl FnOnce(Js) + 'static,
+    ) {
+        super::start_http(Some(server), url, delay_ms, cb);
     }
 }
 

@@ -440,11 +440,19 @@ impl Runtime {
     }
 
     /// Starts an HTTP request; its result reaches `cb` as [`Js::String`] or [`Js::Error`].
-    fn http_get_slow(&mut self, url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
+    fn http_get_slow(
+        &mut self,
+        server: Option<SocketAddr>,
+        url: &str,
+        delay_ms: u32,
+        cb: impl FnOnce(Js) + 'static,
+    ) {
         let token = self.add_callback(cb);
-        let started = self
-            .delay_server_addr()
-            .and_then(|addr| HttpRequest::connect(addr, url, delay_ms));
+        let started = match server {
+            Some(addr) => Ok(addr),
+            None => self.delay_server_addr(),
+        }
+        .and_then(|addr| HttpRequest::connect(addr, url, delay_ms));
         match started {
             Ok(request) => {
                 self.http_requests.insert(token, request);
