@@ -811,9 +811,14 @@ pub(crate) fn fs_delay(what: &str) -> Duration {
     with_runtime(what, |rt| rt.fs_delay)
 }
 
-pub(crate) fn start_http(url: &str, delay_ms: u32, cb: impl FnOnce(Js) + 'static) {
+pub(crate) fn start_http(
+    server: Option<SocketAddr>,
+    url: &str,
+    delay_ms: u32,
+    cb: impl FnOnce(Js) + 'static,
+) {
     with_runtime("Io::http_get_slow", |rt| {
-        rt.http_get_slow(url, delay_ms, cb)
+        rt.http_get_slow(server, url, delay_ms, cb)
     });
 }
 
