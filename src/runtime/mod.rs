@@ -14,7 +14,7 @@
 //! | 2 | pending callbacks | I/O errors found while scheduling (a refused connection), deferred to here so no callback runs inside the call that scheduled it |
 //! | 3 | idle, prepare | libuv-internal; nothing here |
 //! | 4 | poll | wait for the pool or the poll thread, but no longer than the next timer; then handle **every** event that is ready and run its callback |
-//! | 5 | check | `setImmediate` in Node; not part of the book's runtime |
+//! | 5 | check | [`set_immediate`] callbacks queued before the phase began |
 //! | 6 | close callbacks | nothing here: sockets are closed when their request ends |
 //!
 //! The parts, each in its own file:
@@ -25,6 +25,10 @@
 //! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
 //! - `delay_server` — a local stand-in for the book's slow web service;
 //! - `print` — [`print`] and [`print_content`], which say which thread is talking.
+//!
+//! Between any two callbacks, the [`next_tick`] queue is drained completely, as Node does
+//! with `process.nextTick`. A timer can be cancelled with [`clear_timeout`], and
+//! [`set_interval`] repeats one.
 //!
 //! Everything that finishes elsewhere (a pool task, a socket event) comes back to the loop
 //! as a [`PollEvent`] on one channel, and the loop's thread is the only one that runs
@@ -152,6 +156,19 @@ impl Js {
     }
 }
 
+/// A callback waiting in the runtime's table.
+enum Callback {
+    /// Runs once: every operation but an interval.
+    Once(Box<dyn FnOnce(Js)>),
+    /// An interval's callback, run each time its timer fires. `cb` is `None` while it
+    /// runs; `seq` is the heap entry of its current arming.
+    Interval {
+        cb: Option<Box<dyn FnMut(Js)>>,
+        period: Duration,
+        seq: u64,
+    },
+}
+
 /// What the pool and the poll thread send to the loop: the book's `PollEvent`.
 #[derive(Debug)]
 pub(crate) enum PollEvent {
@@ -247,6 +264,8 @@ impl RuntimeBuilder {
         Ok(Runtime {
             callbacks_to_run: VecDeque::new(),
             callback_queue: HashMap::new(),
+            immediates: VecDeque::new(),
+            next_ticks: VecDeque::new(),
             pending_queue: VecDeque::new(),
             epoll_pending_events: 0,
             epoll_registrator,
@@ -274,7 +293,11 @@ pub struct Runtime {
     /// Callbacks ready to run now, with their argument, in the order they became ready.
     callbacks_to_run: VecDeque<(usize, Js)>,
     /// Every callback that is still waiting for its operation, by callback id.
-    callback_queue: HashMap<usize, Box<dyn FnOnce(Js)>>,
+    callback_queue: HashMap<usize, Callback>,
+    /// Callbacks of `set_immediate`, run in the check phase (phase 5).
+    immediates: VecDeque<usize>,
+    /// Callbacks of `next_tick`, run as soon as the current callback returns.
+    next_ticks: VecDeque<Box<dyn FnOnce(Js)>>,
     /// Results found while scheduling (libuv's "pending" queue), run in phase 2.
     pending_queue: VecDeque<(usize, Js)>,
     /// Sockets waiting for an event; only printed, as in the book.
@@ -390,6 +413,7 @@ impl Runtime {
             old_label: print::set_label(Some("main")),
         };
         f();
+        run_next_ticks();
         event_loop();
     }
 
@@ -409,7 +433,7 @@ impl Runtime {
 
     fn add_callback(&mut self, cb: impl FnOnce(Js) + 'static) -> usize {
         let id = self.generate_cb_identity();
-        self.callback_queue.insert(id, Box::new(cb));
+        self.callback_queue.insert(id, Callback::Once(Box::new(cb)));
         self.pending_events += 1;
         id
     }
@@ -437,6 +461,52 @@ impl Runtime {
             trace(format_args!("Registered timer event id: {callback_id}"));
         }
         Timeout { seq, callback_id }
+    }
+
+    fn set_interval(&mut self, ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
+        let callback_id = self.generate_cb_identity();
+        let period = Duration::from_millis(ms);
+        let seq = self.timers.insert(Instant::now(), period, callback_id);
+        self.callback_queue.insert(
+            callback_id,
+            Callback::Interval {
+                cb: Some(Box::new(cb)),
+                period,
+                seq,
+            },
+        );
+        // An interval is one pending operation for as long as it lives.
+        self.pending_events += 1;
+        Timeout { seq, callback_id }
+    }
+
+    /// Puts an interval's callback back after it ran and arms its next firing, counted
+    /// from now: an interval that ran late does not fire twice to catch up.
+    fn rearm_interval(&mut self, id: usize, f: Box<dyn FnMut(Js)>) {
+        // Gone if the callback cleared its own interval: then `f` is simply dropped.
+        if let Some(Callback::Interval { cb, period, seq }) = self.callback_queue.get_mut(&id) {
+            *seq = self.timers.insert(Instant::now(), *period, id);
+            *cb = Some(f);
+        }
+    }
+
+    /// Cancels a timer or an interval; see [`clear_timeout`].
+    fn clear(&mut self, t: Timeout) {
+        // Callback ids are never reused while pending, so the id names this timer only.
+        let seq = match self.callback_queue.remove(&t.callback_id) {
+            None => return, // already ran, or already cleared
+            Some(Callback::Once(_)) => Some(t.seq),
+            // A running interval has no heap entry; the others have their latest one.
+            Some(Callback::Interval { cb, seq, .. }) => cb.map(|_| seq),
+        };
+        self.pending_events -= 1;
+        if let Some(seq) = seq {
+            // Still in the heap: mark it so it is skipped. Already taken out of the heap
+            // by the timers phase that is running now: take it out of the run queue.
+            if self.timers.cancel(seq).is_none() {
+                self.callbacks_to_run.retain(|(id, _)| *id != t.callback_id);
+            }
+        }
     }
 
     /// Starts an HTTP request; its result reaches `cb` as [`Js::String`] or [`Js::Error`].
@@ -528,7 +598,10 @@ impl Runtime {
     /// How long the poll phase may wait: not at all if deferred work is queued, until the
     /// next timer if there is one, otherwise until an event arrives.
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.pending_queue.is_empty() || !self.callbacks_to_run.is_empty() {
+        if !self.pending_queue.is_empty()
+            || !self.callbacks_to_run.is_empty()
+            || !self.immediates.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -646,7 +719,14 @@ fn event_loop() {
         run_callbacks();
 
         // ===== 5. CHECK =====
-        // Node runs `setImmediate` callbacks here; the book's runtime has none.
+        // `set_immediate` callbacks queued before this phase began, in creation order;
+        // those they queue wait for the next tick's check phase.
+        with_runtime("the check phase", |rt| {
+            let batch = std::mem::take(&mut rt.immediates);
+            rt.callbacks_to_run
+                .extend(batch.into_iter().map(|id| (id, Js::Undefined)));
+        });
+        run_callbacks();
 
         // ===== 6. CLOSE CALLBACKS =====
         // Node runs `close` handlers here. Our sockets are closed as soon as their
@@ -696,17 +776,44 @@ fn poll_phase() {
 /// FIX(book) R8: the book `pop`ped from a `Vec`, running the newest first.
 fn run_callbacks() {
     loop {
-        let next = with_runtime("run_callbacks", |rt| {
+        let job = with_runtime("run_callbacks", |rt| {
             let (id, data) = rt.callbacks_to_run.pop_front()?;
-            rt.pending_events -= 1;
-            Some((rt.callback_queue.remove(&id), data))
+            Some(match rt.callback_queue.get_mut(&id) {
+                Some(Callback::Interval { cb, .. }) => cb.take().map(|f| Job::Repeat(id, f)),
+                Some(Callback::Once(_)) => match rt.callback_queue.remove(&id) {
+                    Some(Callback::Once(cb)) => {
+                        rt.pending_events -= 1;
+                        Some(Job::Once(cb, data))
+                    }
+                    _ => None,
+                },
+                // Cleared after it was queued: nothing to run.
+                None => None,
+            })
         });
-        match next {
+        match job {
             None => return,
-            Some((Some(cb), data)) => cb(data),
-            // Cannot happen: each id is queued once, by the operation that owns it.
-            Some((None, _)) => {}
+            Some(Some(Job::Once(cb, data))) => cb(data),
+            Some(Some(Job::Repeat(id, mut f))) => {
+                f(Js::Undefined);
+                with_runtime("set_interval", |rt| rt.rearm_interval(id, f));
+            }
+            Some(None) => {}
         }
+        run_next_ticks();
+    }
+}
+
+/// A callback taken out of the table to run without holding the runtime.
+enum Job {
+    Once(Box<dyn FnOnce(Js)>, Js),
+    Repeat(usize, Box<dyn FnMut(Js)>),
+}
+
+/// Drains the next-tick queue, including ticks queued by ticks.
+fn run_next_ticks() {
+    while let Some(cb) = with_runtime("next_tick", |rt| rt.next_ticks.pop_front()) {
+        cb(Js::Undefined);
     }
 }
 
@@ -783,18 +890,104 @@ pub fn set_timeout(ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
 ///
 /// Outside [`Runtime::run`] or on another thread than the loop's.
 pub fn clear_timeout(t: Timeout) {
-    with_runtime("clear_timeout", |rt| {
-        // Callback ids are never reused while pending, so the id names this timer only.
-        if rt.callback_queue.remove(&t.callback_id).is_none() {
-            return; // already ran, or already cleared
-        }
-        rt.pending_events -= 1;
-        // Still in the heap: mark it so it is skipped. Already taken out of the heap by
-        // the timers phase that is running now: take it out of the run queue instead.
-        if rt.timers.cancel(t.seq).is_none() {
-            rt.callbacks_to_run.retain(|(id, _)| *id != t.callback_id);
-        }
+    with_runtime("clear_timeout", |rt| rt.clear(t));
+}
+
+/// Runs `cb` every `ms` milliseconds, on the loop's thread, until [`clear_interval`].
+///
+/// Each firing is armed when the previous one runs, `ms` after it: a callback that runs
+/// late (because the loop was busy) delays the next one rather than causing a burst of
+/// catch-up calls, as in Node. A live interval keeps the loop alive; the callback may
+/// clear its own interval with the `Timeout` it was given.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use node_experiment::runtime::{clear_interval, set_interval, Runtime, Timeout};
+///
+/// Runtime::builder().verbose(false).build().unwrap().run(|| {
+///     let count = Rc::new(Cell::new(0));
+///     let me: Rc<Cell<Option<Timeout>>> = Rc::new(Cell::new(None));
+///     let (c, m) = (count.clone(), me.clone());
+///     let t = set_interval(5, move |_| {
+///         c.set(c.get() + 1);
+///         if c.get() == 3 {
+///             clear_interval(m.get().unwrap());
+///         }
+///     });
+///     me.set(Some(t));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn set_interval(ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
+    with_runtime("set_interval", |rt| rt.set_interval(ms, cb))
+}
+
+/// Stops an interval set with [`set_interval`]; the same as [`clear_timeout`], which
+/// accepts either kind of handle (as in Node).
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn clear_interval(t: Timeout) {
+    with_runtime("clear_interval", |rt| rt.clear(t));
+}
+
+/// Runs `cb` in the check phase (phase 5) of this tick, or of the next one if the check
+/// phase is already running.
+///
+/// Immediates run in the order they were created. Inside an I/O callback (which runs in
+/// the poll phase) an immediate always runs before a `set_timeout(0, ..)` set at the same
+/// moment, because the check phase comes before the next timers phase. While an
+/// immediate is queued, the poll phase does not wait.
+///
+/// ```
+/// use node_experiment::runtime::{print, set_immediate, Runtime};
+///
+/// Runtime::builder().verbose(false).build().unwrap().run(|| {
+///     set_immediate(|_| print("check phase"));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn set_immediate(cb: impl FnOnce(Js) + 'static) {
+    with_runtime("set_immediate", |rt| {
+        let id = rt.add_callback(cb);
+        rt.immediates.push_back(id);
     });
+}
+
+/// Runs `cb` as soon as the current callback (or the main program) returns, before any
+/// other callback, timer or I/O.
+///
+/// The next-tick queue is drained completely before the loop moves on, including ticks
+/// queued by ticks. So, exactly as in Node, a callback that keeps calling `next_tick`
+/// starves everything else: timers do not fire and I/O is not read until it stops.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use node_experiment::runtime::{next_tick, set_timeout, Runtime};
+///
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let o = order.clone();
+/// Runtime::builder().verbose(false).build().unwrap().run(move || {
+///     let (a, b) = (o.clone(), o.clone());
+///     set_timeout(0, move |_| a.borrow_mut().push("timeout"));
+///     next_tick(move |_| b.borrow_mut().push("tick"));
+///     o.borrow_mut().push("main");
+/// });
+/// assert_eq!(*order.borrow(), ["main", "tick", "timeout"]);
+/// ```
+///
+/// # Panics
+///
+/// Outside [`Runtime::run`] or on another thread than the loop's.
+pub fn next_tick(cb: impl FnOnce(Js) + 'static) {
+    with_runtime("next_tick", |rt| rt.next_ticks.push_back(Box::new(cb)));
 }
 
 // The "modules" a JavaScript program imports call into the runtime through these.
@@ -829,14 +1022,17 @@ mod tests {
     #[test]
     fn callback_ids_skip_ids_still_in_use() {
         let mut rt = Runtime::builder().verbose(false).build().unwrap();
-        rt.callback_queue.insert(1, Box::new(|_| {}));
-        rt.callback_queue.insert(2, Box::new(|_| {}));
+        rt.callback_queue
+            .insert(1, Callback::Once(Box::new(|_| {})));
+        rt.callback_queue
+            .insert(2, Callback::Once(Box::new(|_| {})));
         // The book returned 2 here (the *taken* id); a free one is 3.
         rt.identity_token = 0;
         assert_eq!(rt.generate_cb_identity(), 3);
         // Wrapping around skips taken ids too.
         rt.identity_token = usize::MAX;
-        rt.callback_queue.insert(0, Box::new(|_| {}));
+        rt.callback_queue
+            .insert(0, Callback::Once(Box::new(|_| {})));
         assert_eq!(rt.generate_cb_identity(), 3);
         rt.callback_queue.clear();
     }
