@@ -24,14 +24,14 @@
 //!   and forwards each readiness event to the loop;
 //! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
 //! - `delay_server` — a local stand-in for the book's slow web service;
-//! - `print` — [`print`] and [`print_content`], which say which thread is talking.
+//! - `print` — [`print()`] and [`print_content`], which say which thread is talking.
 //!
 //! Between any two callbacks, the [`next_tick`] queue is drained completely, as Node does
 //! with `process.nextTick`. A timer can be cancelled with [`clear_timeout`], and
 //! [`set_interval`] repeats one.
 //!
 //! Everything that finishes elsewhere (a pool task, a socket event) comes back to the loop
-//! as a [`PollEvent`] on one channel, and the loop's thread is the only one that runs
+//! as a `PollEvent` on one channel, and the loop's thread is the only one that runs
 //! callbacks, as in Node.
 //!
 //! # Example

@@ -6,7 +6,7 @@
 //! Node (through libuv) runs file system calls and crypto on a small pool of threads,
 //! because the OS offers no readiness API for files and because CPU work would freeze the
 //! loop. A pool thread takes a task, runs it, and sends the result back to the loop as a
-//! [`PollEvent::Threadpool`]; the loop then runs the task's callback on its own thread.
+//! `PollEvent::Threadpool`; the loop then runs the task's callback on its own thread.
 //!
 //! FIX(book) R2: the book gave each thread its own channel and picked a free thread with
 //! `get_available_thread`, which panicked "Out of threads." at the fifth concurrent task.
