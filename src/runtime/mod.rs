@@ -80,6 +80,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -105,6 +106,9 @@ use http::{HttpRequest, Progress};
 use print::trace;
 use threadpool::{EventKind, Task, ThreadPool};
 use timers::Timers;
+
+/// Gives each runtime its own id (see [`Timeout`]).
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The pool size when none is chosen: 4, as in the book (and libuv).
 pub const DEFAULT_THREADS: usize = 4;
@@ -185,6 +189,9 @@ pub(crate) enum PollEvent {
 /// It is `Copy`, so a callback can hold on to one; callers may also simply ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeout {
+    /// Which runtime made it: a handle kept past its `run` and cleared in a later one
+    /// must not name that runtime's timers or callbacks, whose numbers start over.
+    runtime: u64,
     /// The timer's place in the heap's order.
     seq: u64,
     /// The callback it runs; unique while the timer is pending.
@@ -262,6 +269,7 @@ impl RuntimeBuilder {
             .name("epoll".to_string())
             .spawn(move || epoll_thread(poll, &event_sender, verbose))?;
         Ok(Runtime {
+            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             callbacks_to_run: VecDeque::new(),
             callback_queue: HashMap::new(),
             immediates: VecDeque::new(),
@@ -290,6 +298,8 @@ impl RuntimeBuilder {
 /// Create it with [`Runtime::new`] or [`Runtime::builder`], then hand your program to
 /// [`Runtime::run`].
 pub struct Runtime {
+    /// Tells this runtime's [`Timeout`] handles from another's.
+    id: u64,
     /// Callbacks ready to run now, with their argument, in the order they became ready.
     callbacks_to_run: VecDeque<(usize, Js)>,
     /// Every callback that is still waiting for its operation, by callback id.
@@ -460,7 +470,11 @@ impl Runtime {
         if self.verbose {
             trace(format_args!("Registered timer event id: {callback_id}"));
         }
-        Timeout { seq, callback_id }
+        Timeout {
+            runtime: self.id,
+            seq,
+            callback_id,
+        }
     }
 
     fn set_interval(&mut self, ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
@@ -477,7 +491,11 @@ impl Runtime {
         );
         // An interval is one pending operation for as long as it lives.
         self.pending_events += 1;
-        Timeout { seq, callback_id }
+        Timeout {
+            runtime: self.id,
+            seq,
+            callback_id,
+        }
     }
 
     /// Puts an interval's callback back after it ran and arms its next firing, counted
@@ -492,6 +510,9 @@ impl Runtime {
 
     /// Cancels a timer or an interval; see [`clear_timeout`].
     fn clear(&mut self, t: Timeout) {
+        if t.runtime != self.id {
+            return; // a handle from another runtime names nothing here
+        }
         // Callback ids are never reused while pending, so the id names this timer only.
         let seq = match self.callback_queue.remove(&t.callback_id) {
             None => return, // already ran, or already cleared
@@ -500,12 +521,11 @@ impl Runtime {
             Some(Callback::Interval { cb, seq, .. }) => cb.map(|_| seq),
         };
         self.pending_events -= 1;
+        // Still in the heap: mark it, so it neither fires nor wakes the loop. If the
+        // timers phase running now already took it out of the heap, it waits in
+        // `callbacks_to_run`, where `run_callbacks` skips it: its callback is gone.
         if let Some(seq) = seq {
-            // Still in the heap: mark it so it is skipped. Already taken out of the heap
-            // by the timers phase that is running now: take it out of the run queue.
-            if self.timers.cancel(seq).is_none() {
-                self.callbacks_to_run.retain(|(id, _)| *id != t.callback_id);
-            }
+            self.timers.cancel(seq);
         }
     }
 
