@@ -20,12 +20,14 @@
 //!   into, so it consumes nothing and finishes as soon as there is something to read: data,
 //!   the end of the stream, or an error. Its completion is the readable event; the user then
 //!   reads through the ordinary non-blocking [`TcpStream`] until `WouldBlock`, as on Linux.
-//! - **Writable**: start a zero-byte overlapped `WSASend`. Measured under Wine 8, it
-//!   completes at once on a connected socket, even with a full send buffer. So on IOCP
-//!   "writable" means *the socket accepts a send now*, not "the send buffer has room": a
-//!   write after it may still return `WouldBlock`, and re-arming `WRITABLE` then fires
-//!   again at once (a busy wait, not a hang). What a test can see is the same as on epoll:
-//!   a connected stream reports writable.
+//! - **Writable**: start a zero-byte overlapped `WSASend`. It sends nothing; it completes
+//!   when the socket *accepts a send now*. Measured under Wine 8: at once on a connected
+//!   socket with room in its send buffer, and, with the buffer full, only once the peer
+//!   has read enough, which is what epoll's `EPOLLOUT` says too. Windows itself is not
+//!   measured here; were it to complete zero-byte sends at once even with a full buffer,
+//!   a write after the event could return `WouldBlock` and a re-armed `WRITABLE` fire
+//!   again at once (a busy wait, not a hang). Either way a connected stream reports
+//!   writable, as on epoll.
 //!
 //! mio and smol's `polling` get true readiness on Windows another way: they send the
 //! socket driver (AFD) the undocumented `IOCTL_AFD_POLL` request, which completes when the
@@ -46,7 +48,8 @@
 //! For the rule to hold, every started operation must come back exactly once:
 //! - We do not call `SetFileCompletionNotificationModes(FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)`,
 //!   so an operation that finishes at once still queues its entry (MSDN, "WSARecv",
-//!   Remarks). mio sets that mode to save a trip through the queue; we keep one path.
+//!   Remarks). libuv sets that mode where the socket allows it, to save a trip through the
+//!   queue; we keep one path.
 //! - An operation that *fails* at once queues nothing. We post its entry ourselves with
 //!   `PostQueuedCompletionStatus`, so the failure reaches the user as an event (the next
 //!   read or write returns the error) and comes back like any other. libuv does the same
@@ -66,6 +69,9 @@
 //!   operations with `CancelIoEx`. A cancelled operation still comes back, with
 //!   `STATUS_CANCELLED`, and is freed then; its generation is old, so it yields no event.
 //!   An entry that was already queued when `deregister` ran is old the same way.
+//! - With both interests, two operations race for the one event. The first to be settled
+//!   also looks at the other's `OVERLAPPED` (the check of `HasOverlappedIoCompleted`): if
+//!   that one has finished too, the event carries both directions, as an epoll event would.
 //!
 //! `select` itself settles each entry it dequeues (takes the `Op` back, updates the
 //! socket's state) and leaves in the entry only what `translate` needs. `Poll` does not
@@ -74,8 +80,9 @@
 //!
 //! # A socket belongs to one port, forever
 //!
-//! `CreateIoCompletionPort` associates a socket with a port, and Windows has no call that
-//! undoes it. We associate at the first `register` and remember which `Poll` it was for.
+//! `CreateIoCompletionPort` associates a socket with a port, and no Win32 call undoes it
+//! (Windows 8.1 added a native `NtSetInformationFile` class that can; minimio stays with
+//! Win32). We associate at the first `register` and remember which `Poll` it was for.
 //! Consequences: after `deregister`, registering with the *same* `Poll` works again, but
 //! registering with a *second* `Poll` (even after the first is dropped) fails with
 //! `ErrorKind::Unsupported`. (Windows itself would refuse with `ERROR_INVALID_PARAMETER`;
@@ -96,9 +103,14 @@
 //!
 //! The selector's `Drop` cancels the operations of every socket still registered, then
 //! dequeues entries until every operation it started has come back, and frees them. If
-//! some do not come back within [`DRAIN_LIMIT`] (no driver we know does that), it leaks
-//! them on purpose: a leak wastes memory, freeing memory the kernel may still write is
-//! undefined behaviour.
+//! some do not come back within [`DRAIN_LIMIT`] (a safety net: cancelled socket operations
+//! come back at once), it leaks them on purpose: a leak wastes memory, while freeing
+//! memory the kernel may still write is undefined behaviour.
+//!
+//! SIMPLIFICATION: a zero-byte read cannot tell data from the end of the stream, so
+//! [`Event::is_read_closed`](super::Event::is_read_closed) is set only when the connection
+//! failed; `read` returning 0 is the authority, as on every backend. (mio's AFD poll does
+//! see a graceful close.)
 //!
 //! # Differences from the book
 //!
@@ -114,12 +126,6 @@
 //! - FIX(book) M11: the book declared Win32 `BOOL` as Rust `bool` (one byte); it is a
 //!   32-bit `int`.
 //!
-//! SIMPLIFICATIONS:
-//! - With both interests, the event carries whichever operation finished first; epoll can
-//!   report readable and writable in one event.
-//! - A zero-byte read cannot tell data from the end of the stream, so
-//!   [`Event::is_read_closed`](super::Event::is_read_closed) is set only when the
-//!   connection failed; `read` returning 0 is the authority, as on every backend.
 
 use std::fmt;
 use std::io;
@@ -157,6 +163,7 @@ mod ffi {
 
     // The NTSTATUS a finished operation leaves in `OVERLAPPED::Internal` (`ntstatus.h`).
     pub const STATUS_SUCCESS: u32 = 0;
+    pub const STATUS_PENDING: u32 = 0x0000_0103;
     pub const STATUS_CANCELLED: u32 = 0xC000_0120;
     pub const STATUS_PIPE_DISCONNECTED: u32 = 0xC000_00B0;
     pub const STATUS_LOCAL_DISCONNECT: u32 = 0xC000_013B;
@@ -366,7 +373,7 @@ impl Selector {
                 self.port.0,
                 raw.as_mut_ptr().cast(),
                 max,
-                &mut n,
+                &raw mut n,
                 timeout_ms,
                 0, // not alertable: no APCs here, and so no early WAIT_IO_COMPLETION
             )
@@ -405,9 +412,14 @@ impl Selector {
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
                 // From here on, a `wake` posts a new entry, which is a new event.
                 waker.posted.store(false, Ordering::Release);
+                if waker.dropped.load(Ordering::Acquire) {
+                    return None;
+                }
                 Some((waker.token, Event::READABLE))
             }
-            // KEY_CLOSE: `Poll` learns of it through its own flag (see mod.rs).
+            // KEY_CLOSE: `Poll` learns of it through its own flag (see mod.rs). Nothing else
+            // is ever queued: a socket's non-overlapped `recv`/`send` (std's reads and
+            // writes) queue no entry.
             _ => None,
         }
     }
@@ -468,7 +480,13 @@ impl Selector {
             interests,
             armed: true,
         });
-        self.start_missing(sock, &mut st)
+        let started = self.start_missing(sock, &mut st);
+        if started.is_err() {
+            // Only if the port cannot queue an entry (out of memory). Leave the stream
+            // unregistered, as the error says, rather than half armed.
+            sock.cancel(&mut st);
+        }
+        started
     }
 
     pub(crate) fn reregister(
@@ -477,7 +495,7 @@ impl Selector {
         token: Token,
         interests: Interests,
     ) -> io::Result<()> {
-        let sock = self.registered(stream)?;
+        let sock = registered(stream)?;
         let mut st = sock.lock();
         if st.registration.is_none() || st.port_owner != Some(self.id) {
             return Err(not_registered());
@@ -489,12 +507,13 @@ impl Selector {
         });
         // An operation still pending is kept: it waits for what the new arming wants,
         // and its completion will read the new token. If the socket became ready since the
-        // last event, the new operation completes at once: nothing is lost.
+        // last event, the new operation completes at once: nothing is lost. (Should
+        // starting one fail, calling `reregister` again starts what is missing.)
         self.start_missing(sock, &mut st)
     }
 
     pub(crate) fn deregister(&self, stream: &TcpStream) -> io::Result<()> {
-        let sock = self.registered(stream)?;
+        let sock = registered(stream)?;
         let mut st = sock.lock();
         if st.registration.is_none() || st.port_owner != Some(self.id) {
             return Err(not_registered());
@@ -510,23 +529,16 @@ impl Selector {
         cvt(unsafe { ffi::PostQueuedCompletionStatus(self.port.0, 0, KEY_CLOSE, ptr::null_mut()) })
     }
 
-    /// The stream's state, if it was ever registered (with any `Poll`).
-    fn registered<'a>(&self, stream: &'a TcpStream) -> io::Result<&'a Arc<SockState>> {
-        stream.state.sock.get().ok_or_else(not_registered)
-    }
-
     /// Starts one zero-byte operation for every wanted direction that has none pending.
     fn start_missing(&self, sock: &Arc<SockState>, st: &mut SockInner) -> io::Result<()> {
         let Some(reg) = st.registration else {
             return Ok(());
         };
-        if reg.interests.is_readable() && !st.read_pending {
-            self.start(sock, st.generation, OpKind::Read)?;
-            st.read_pending = true;
+        if reg.interests.is_readable() && st.read_op.is_none() {
+            st.read_op = Some(self.start(sock, st.generation, OpKind::Read)?);
         }
-        if reg.interests.is_writable() && !st.write_pending {
-            self.start(sock, st.generation, OpKind::Write)?;
-            st.write_pending = true;
+        if reg.interests.is_writable() && st.write_op.is_none() {
+            st.write_op = Some(self.start(sock, st.generation, OpKind::Write)?);
         }
         Ok(())
     }
@@ -536,10 +548,12 @@ impl Selector {
     /// Called with the socket's lock held, so the socket is open (its owner is borrowed,
     /// or `close` has not run) and the completion, however soon it comes, is settled only
     /// after the caller has recorded the operation as pending.
-    fn start(&self, sock: &Arc<SockState>, generation: u64, kind: OpKind) -> io::Result<()> {
+    fn start(&self, sock: &Arc<SockState>, generation: u64, kind: OpKind) -> io::Result<PendingOp> {
         let op = Box::into_raw(Box::new(Op {
             overlapped: ffi::OVERLAPPED {
-                Internal: 0,
+                // What `HasOverlappedIoCompleted` looks for; set here too so that `peek`
+                // never mistakes an operation the kernel has not touched for a finished one.
+                Internal: ffi::STATUS_PENDING as usize,
                 InternalHigh: 0,
                 Offset: 0,
                 OffsetHigh: 0,
@@ -552,7 +566,9 @@ impl Selector {
             sock: Arc::clone(sock),
         }));
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        // Zero bytes: the pointer is never read or written, but must not be null.
+        // FIX(book) M9: no buffer to fill, so nothing is cut short or padded: the
+        // completion only says "ready", and the user reads the data itself. Zero bytes: the
+        // pointer is never read or written, but must not be null.
         let mut buf = ffi::WSABUF {
             len: 0,
             buf: ptr::NonNull::dangling().as_ptr(),
@@ -568,7 +584,7 @@ impl Selector {
             match kind {
                 OpKind::Read => ffi::WSARecv(
                     sock.socket,
-                    &mut buf,
+                    &raw mut buf,
                     1,
                     ptr::null_mut(),
                     &raw mut (*op).recv_flags,
@@ -577,7 +593,7 @@ impl Selector {
                 ),
                 OpKind::Write => ffi::WSASend(
                     sock.socket,
-                    &mut buf,
+                    &raw mut buf,
                     1,
                     ptr::null_mut(),
                     0,
@@ -588,12 +604,12 @@ impl Selector {
         };
         // 0: finished already; WSA_IO_PENDING: will finish. Either way an entry is queued.
         if ret == 0 {
-            return Ok(());
+            return Ok(PendingOp(op));
         }
         // SAFETY: no memory of ours is involved.
         let err = unsafe { ffi::WSAGetLastError() };
         if err == ffi::WSA_IO_PENDING {
-            return Ok(());
+            return Ok(PendingOp(op));
         }
         // Failed at once: no entry will come, so the kernel holds no reference to `op`. We
         // queue one ourselves; the failure becomes the event (see the module docs).
@@ -608,39 +624,44 @@ impl Selector {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             return Err(e);
         }
-        Ok(())
+        Ok(PendingOp(op))
     }
 }
 
 impl Drop for Selector {
     fn drop(&mut self) {
-        // Cancel what sockets still registered here have pending. A socket whose stream was
-        // dropped cancelled its own operations then.
-        let sockets = std::mem::take(
-            self.sockets
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        // `false`: some operations are leaked on purpose; see the module docs.
+        let _ = self.cancel_and_drain();
+    }
+}
+
+impl Selector {
+    /// Cancels every operation this port still waits for and frees each one as it comes
+    /// back. Returns whether all came back within [`DRAIN_LIMIT`].
+    fn cancel_and_drain(&self) -> bool {
+        // A socket whose stream was dropped cancelled its own operations then; these are
+        // the ones still registered.
+        let sockets = std::mem::take(&mut *lock(&self.sockets));
         for sock in sockets.iter().filter_map(Weak::upgrade) {
             let mut st = sock.lock();
             sock.cancel(&mut st);
         }
-        // Every operation comes back, cancelled or finished; free each as it does.
         let deadline = Instant::now() + DRAIN_LIMIT;
         let mut entries = Vec::with_capacity(64);
         while self.in_flight.load(Ordering::Relaxed) > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.select(&mut entries, 64, Some(left)).is_err() {
-                // Leaked on purpose: see the module docs.
-                break;
+                return false;
             }
         }
+        true
     }
 }
 
 impl fmt::Debug for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Selector")
+            .field("id", &self.id)
             .field("port", &self.port.0)
             .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
             .finish()
@@ -656,6 +677,11 @@ fn settled(event: Option<(Token, u8)>) -> RawEvent {
         Internal: 0,
         dwNumberOfBytesTransferred: u32::from(flags),
     })
+}
+
+/// The stream's state, if it was ever registered (with any `Poll`).
+fn registered(stream: &TcpStream) -> io::Result<&Arc<SockState>> {
+    stream.state.sock.get().ok_or_else(not_registered)
 }
 
 fn not_registered() -> io::Error {
@@ -703,23 +729,70 @@ struct Op {
 }
 
 impl Op {
-    /// The event flags this operation's outcome stands for.
+    /// The event flags this operation's outcome stands for. Only once it is settled.
     fn flags(&self) -> u8 {
-        let ready = match self.kind {
-            OpKind::Read => Event::READABLE,
-            OpKind::Write => Event::WRITABLE,
-        };
-        if self.immediate_error != 0 {
-            return error_flags(connection_gone_wsa(self.immediate_error));
-        }
         // The status sits in the low 32 bits; the kernel wrote it before queuing the entry.
-        match self.overlapped.Internal as u32 {
-            // STATUS_CANCELLED with a current generation: somebody else cancelled it (not
-            // minimio). Report readiness: a spurious event costs one `WouldBlock`, a
-            // swallowed one would leave the registration armed with nothing pending.
-            ffi::STATUS_SUCCESS | ffi::STATUS_CANCELLED => ready,
-            status => error_flags(connection_gone_nt(status)),
+        outcome(
+            self.kind,
+            self.immediate_error,
+            self.overlapped.Internal as u32,
+        )
+    }
+}
+
+/// A pointer to an [`Op`] the kernel owns, kept in [`SockInner`] while the operation is
+/// pending, so that `cancel` can name it and the other direction can `peek` at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PendingOp(*mut Op);
+
+// SAFETY: a `PendingOp` is dereferenced only under its socket's lock and only while it is
+// stored in `SockInner`; `complete` removes it under that lock before the `Op` is freed
+// (on the one thread that settles entries). Which thread does that does not matter.
+unsafe impl Send for PendingOp {}
+
+impl PendingOp {
+    /// The outcome of an operation the kernel may still own, if it has finished: the
+    /// check of `HasOverlappedIoCompleted` (`minwinbase.h`), `Internal != STATUS_PENDING`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the socket's lock and `self` is stored in its `SockInner`, so the
+    /// `Op` has not been settled and is alive.
+    unsafe fn peek(self) -> Option<u8> {
+        let op = self.0;
+        // SAFETY: alive (see above). `kind` and `immediate_error` are written only before
+        // the `Op` is stored (under the same lock); `Internal` may be written by the kernel
+        // at any moment, so it is read atomically, never through a reference.
+        let (kind, immediate_error, status) = unsafe {
+            let internal = AtomicUsize::from_ptr(&raw mut (*op).overlapped.Internal);
+            (
+                (*op).kind,
+                (*op).immediate_error,
+                internal.load(Ordering::Acquire) as u32,
+            )
+        };
+        if immediate_error == 0 && status == ffi::STATUS_PENDING {
+            return None;
         }
+        Some(outcome(kind, immediate_error, status))
+    }
+}
+
+/// What a finished operation means for the user: readiness in its direction, or an error.
+fn outcome(kind: OpKind, immediate_error: i32, status: u32) -> u8 {
+    let ready = match kind {
+        OpKind::Read => Event::READABLE,
+        OpKind::Write => Event::WRITABLE,
+    };
+    if immediate_error != 0 {
+        return error_flags(connection_gone_wsa(immediate_error));
+    }
+    match status {
+        // STATUS_CANCELLED with a current generation: somebody else cancelled it (not
+        // minimio). Report readiness: a spurious event costs one `WouldBlock`, a
+        // swallowed one would leave the registration armed with nothing pending.
+        ffi::STATUS_SUCCESS | ffi::STATUS_CANCELLED => ready,
+        status => error_flags(connection_gone_nt(status)),
     }
 }
 
@@ -777,9 +850,9 @@ struct SockInner {
     registration: Option<Registration>,
     /// Bumped by every cancel; operations started before it yield no event.
     generation: u64,
-    /// Whether an operation of the current generation is in flight, per direction.
-    read_pending: bool,
-    write_pending: bool,
+    /// The operation of the current generation in flight, per direction.
+    read_op: Option<PendingOp>,
+    write_op: Option<PendingOp>,
 }
 
 impl SockState {
@@ -793,43 +866,65 @@ impl SockState {
         if op.generation != st.generation {
             return None; // cancelled by deregister or by dropping the stream
         }
-        let wanted = match op.kind {
+        let other = match op.kind {
             OpKind::Read => {
-                st.read_pending = false;
-                st.registration.is_some_and(|r| r.interests.is_readable())
+                st.read_op = None;
+                st.write_op
             }
             OpKind::Write => {
-                st.write_pending = false;
-                st.registration.is_some_and(|r| r.interests.is_writable())
+                st.write_op = None;
+                st.read_op
             }
         };
         let reg = st.registration.as_mut()?;
-        if !wanted || !reg.armed {
-            // Not asked for (any more), or the one event was delivered already. The
-            // readiness is not lost: the next arming starts a new operation, which
+        if !reg.armed || !wants(reg.interests, op.kind) {
+            // The one event was delivered already, or this direction is no longer asked
+            // for. The readiness is not lost: the next arming starts a new operation, which
             // completes at once if the socket is still ready.
             return None;
         }
         reg.armed = false;
-        Some((reg.token, op.flags()))
+        let mut flags = op.flags();
+        // With both directions asked for, the other operation may have finished too; its
+        // entry, queued behind this one, would find the registration disarmed. Report both
+        // now, as epoll does.
+        let both = reg.interests.is_readable() && reg.interests.is_writable();
+        if let (true, Some(other)) = (both, other) {
+            // SAFETY: we hold the lock and `other` is stored in `st`.
+            flags |= unsafe { other.peek() }.unwrap_or(0);
+        }
+        Some((reg.token, flags))
     }
 
     /// Ends the registration and cancels its operations; they come back cancelled.
+    ///
+    /// FIX(book) M10: the book left operations pending on a dropped stream. Cancelling
+    /// frees nothing: each `Op` is freed by `settle` when its (cancelled) entry arrives.
     fn cancel(&self, st: &mut SockInner) {
         st.registration = None;
         st.generation += 1;
-        if st.socket_open && (st.read_pending || st.write_pending) {
-            // With a null OVERLAPPED, CancelIoEx cancels every operation on the socket
-            // issued by this process; only minimio starts overlapped ones. FALSE with
-            // ERROR_NOT_FOUND means they have all finished already: their entries are
-            // queued and will be settled as old. No other failure is possible for an open
-            // handle, so the result is not checked.
-            // SAFETY: the socket is open (`socket_open`, checked under the lock that
-            // `close` takes before the socket is closed).
-            unsafe { ffi::CancelIoEx(self.socket as ffi::HANDLE, ptr::null_mut()) };
+        for op in [st.read_op.take(), st.write_op.take()]
+            .into_iter()
+            .flatten()
+        {
+            if st.socket_open {
+                // FALSE with ERROR_NOT_FOUND means the operation has finished already: its
+                // entry is queued and will be settled as old. No other failure is possible
+                // for an open socket and a pending operation, so the result is not checked.
+                // SAFETY: the socket is open (`socket_open`, checked under the lock that
+                // `StreamState::drop` takes before the socket is closed), and `op` is
+                // alive: it was stored in `st` until just now, under this lock.
+                unsafe { ffi::CancelIoEx(self.socket as ffi::HANDLE, op.0.cast()) };
+            }
         }
-        st.read_pending = false;
-        st.write_pending = false;
+    }
+}
+
+/// Whether `interests` ask for the direction of an operation of `kind`.
+fn wants(interests: Interests, kind: OpKind) -> bool {
+    match kind {
+        OpKind::Read => interests.is_readable(),
+        OpKind::Write => interests.is_writable(),
     }
 }
 
@@ -850,8 +945,8 @@ impl StreamState {
                     socket_open: true,
                     registration: None,
                     generation: 0,
-                    read_pending: false,
-                    write_pending: false,
+                    read_op: None,
+                    write_op: None,
                 }),
             })
         })
@@ -884,6 +979,9 @@ struct WakerShared {
     token: Token,
     /// True while an entry for this waker is queued: further wakes add nothing.
     posted: AtomicBool,
+    /// Set when the `Waker` is dropped: a wake still queued then is not delivered, as on
+    /// epoll, where closing the waker's eventfd takes its pending event with it.
+    dropped: AtomicBool,
 }
 
 /// Posts a [`KEY_WAKER`] entry; needs no OS object of its own.
@@ -897,6 +995,7 @@ impl Waker {
             shared: Arc::new(WakerShared {
                 token,
                 posted: AtomicBool::new(false),
+                dropped: AtomicBool::new(false),
             }),
         })
     }
@@ -920,6 +1019,12 @@ impl Waker {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        self.shared.dropped.store(true, Ordering::Release);
     }
 }
 
@@ -975,6 +1080,19 @@ mod tests {
         );
         let other = error_flags(connection_gone_wsa(10055)); // WSAENOBUFS
         assert_eq!(other, Event::READABLE | Event::WRITABLE | Event::ERROR);
+    }
+
+    #[test]
+    fn an_operation_that_finished_or_was_cancelled_by_others_means_ready() {
+        use ffi::{STATUS_CANCELLED, STATUS_SUCCESS};
+        assert_eq!(outcome(OpKind::Read, 0, STATUS_SUCCESS), Event::READABLE);
+        assert_eq!(outcome(OpKind::Write, 0, STATUS_SUCCESS), Event::WRITABLE);
+        // Not cancelled by minimio (its own cancels make the operation old): a spurious
+        // event, never a registration left armed with nothing pending.
+        assert_eq!(outcome(OpKind::Read, 0, STATUS_CANCELLED), Event::READABLE);
+        // A failure when started wins over whatever `Internal` holds.
+        let shutdown = outcome(OpKind::Write, ffi::WSAESHUTDOWN, STATUS_SUCCESS);
+        assert_ne!(shutdown & Event::ERROR, 0);
     }
 
     /// A connected loopback pair: our stream and the std peer.
@@ -1059,6 +1177,65 @@ mod tests {
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].id(), Token::new(2));
         assert!(events[0].is_readable());
+        Ok(())
+    }
+
+    #[test]
+    fn dropping_the_poll_cancels_and_frees_what_registered_streams_have_pending() -> io::Result<()>
+    {
+        let (stream, _peer) = pair()?;
+        let selector = Selector::new()?;
+        selector.register(&stream, Token::new(1), Interests::READABLE)?;
+        // What `Drop` does, with a result to check.
+        assert!(selector.cancel_and_drain(), "{selector:?}");
+        assert_eq!(selector.in_flight.load(Ordering::Relaxed), 0);
+        // The stream is still open, and knows it is no longer registered.
+        assert_eq!(
+            selector.deregister(&stream).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_operation_outlives_the_thread_that_started_it() -> io::Result<()> {
+        use std::io::Write;
+        // Windows cancels a thread's pending I/O when the thread exits, except for a handle
+        // bound to a completion port: its requests belong to the handle ("thread-agnostic
+        // I/O", Windows Internals). Were it cancelled, the registration would not hang (a
+        // cancelled current operation is reported as readiness), but an event would come
+        // before any data.
+        let (stream, mut peer) = pair()?;
+        let selector = Arc::new(Selector::new()?);
+        let stream = Arc::new(stream);
+        let (s, st) = (Arc::clone(&selector), Arc::clone(&stream));
+        std::thread::spawn(move || s.register(&st, Token::new(4), Interests::READABLE))
+            .join()
+            .unwrap()?;
+        let mut raw = Vec::with_capacity(8);
+        selector.select(&mut raw, 8, Some(Duration::from_millis(100)))?;
+        assert!(raw.is_empty(), "an entry before any data was sent");
+        assert_eq!(selector.in_flight.load(Ordering::Relaxed), 1);
+        peer.write_all(b"x")?;
+        let events = settle_all(&selector);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            events[0].is_readable() && !events[0].is_error(),
+            "{events:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_wake_still_queued_when_its_waker_is_dropped_is_not_delivered() -> io::Result<()> {
+        let selector = Selector::new()?;
+        let waker = Waker::new(&selector, Token::new(9))?;
+        waker.wake(&selector)?;
+        waker.wake(&selector)?; // coalesced: one entry
+        assert_eq!(selector.in_flight.load(Ordering::Relaxed), 1);
+        drop(waker);
+        // The entry still comes back, and its `Arc` is freed, but it is no event.
+        assert_eq!(settle_all(&selector), []);
         Ok(())
     }
 }

@@ -62,7 +62,8 @@
 //!   into one; after it, silence until the next wake.
 //! - `StreamState` is the per-socket state a backend keeps inside [`TcpStream`] (nothing on
 //!   epoll). It is dropped *before* the socket is closed.
-//! - `RawEvent` is the OS's own event record, buffered by [`Poll`] between calls.
+//! - `RawEvent` is the OS's own event record, buffered by [`Poll`] between calls. (IOCP
+//!   settles each record inside `select`, because `translate` is skipped after a close.)
 //!
 //! # Differences from the book
 //!
@@ -77,6 +78,9 @@
 //! - FIX(book) M13: a signal (`EINTR`) is retried with the time that remains, not the full
 //!   timeout; a wait that ends early is retried too, so `poll` never returns before its
 //!   timeout with nothing to report.
+//! - FIX(book) M7 (kqueue: a close through a timer with ident 0, a macOS-only layout):
+//!   see `kqueue.rs`. M8–M11 (Windows: the close wake-up on the stack, one never-reposted
+//!   1024-byte read, operations never cancelled, `BOOL` as `bool`): see `iocp.rs`.
 //! - The book's `Token` wraps an `AtomicUsize` and a global counter hands out tokens; here a
 //!   `Token` is a plain `Copy` value chosen by the caller, as in mio.
 //! - A [`Registrator`] holds a weak reference to its `Poll`: once the `Poll` is dropped it
@@ -472,7 +476,9 @@ impl Registrator {
     /// # Errors
     ///
     /// `AlreadyExists` if `stream` is already registered (use `reregister`);
-    /// `NotConnected` if the `Poll` was dropped; otherwise what the OS reports.
+    /// `NotConnected` if the `Poll` was dropped; on Windows, `Unsupported` if `stream` was
+    /// ever registered with another `Poll` (a socket is bound to one completion port for
+    /// life); otherwise what the OS reports.
     pub fn register(
         &self,
         stream: &TcpStream,

@@ -341,6 +341,9 @@ pub struct Runtime {
     verbose: bool,
 }
 
+// `const` already; clippy's `missing_const_for_thread_local` misfires on targets without
+// native thread-locals (windows-gnu), see rust-lang/rust-clippy#17566.
+#[allow(clippy::missing_const_for_thread_local)]
 thread_local! {
     /// The runtime that is running on this thread, if any.
     ///
