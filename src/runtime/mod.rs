@@ -343,8 +343,8 @@ pub struct Runtime {
 
 // `const` already; clippy's `missing_const_for_thread_local` misfires on targets without
 // native thread-locals (windows-gnu), see rust-lang/rust-clippy#17566.
-#[allow(clippy::missing_const_for_thread_local)]
 thread_local! {
+    #[allow(clippy::missing_const_for_thread_local)]
     /// The runtime that is running on this thread, if any.
     ///
     /// FIX(book) R4: the book stored a raw pointer to a local of `run` in a

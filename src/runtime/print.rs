@@ -21,8 +21,8 @@ use std::thread;
 
 // `const` already; clippy's `missing_const_for_thread_local` misfires on targets without
 // native thread-locals (windows-gnu), see rust-lang/rust-clippy#17566.
-#[allow(clippy::missing_const_for_thread_local)]
 thread_local! {
+    #[allow(clippy::missing_const_for_thread_local)]
     /// The label `print` uses on this thread instead of the thread's real name.
     static LABEL: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
