@@ -94,6 +94,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+mod net;
 mod tcp;
 pub use tcp::TcpStream;
 

@@ -33,16 +33,35 @@ impl TcpStream {
     /// Connects to `addr` and returns a non-blocking stream.
     ///
     /// SIMPLIFICATION: the TCP handshake (and any DNS lookup `addr` needs) happens here,
-    /// synchronously, as in the book; only later reads and writes are non-blocking. mio
-    /// instead starts a non-blocking `connect` and reports the outcome as a writable event.
-    /// On loopback, with an address rather than a host name, the handshake takes
-    /// microseconds and a refused connection fails at once.
+    /// synchronously, as in the book; only later reads and writes are non-blocking. On
+    /// loopback that usually takes microseconds, but a server with a full listen backlog
+    /// makes it wait a second or more. [`TcpStream::connect_nonblocking`] does it the way
+    /// mio does: it starts the handshake and reports its end as a writable event.
     ///
     /// # Errors
     ///
     /// Whatever the connect fails with (for example `ConnectionRefused`).
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         TcpStream::from_std(net::TcpStream::connect(addr)?)
+    }
+
+    /// Starts connecting to `addr` and returns at once, while the TCP handshake goes on.
+    ///
+    /// Register the stream for [`Interests::WRITABLE`](super::Interests::WRITABLE): the
+    /// event comes when the handshake has ended, and then [`TcpStream::take_error`] says
+    /// whether it failed (`Ok(None)`: connected). This is how mio and libuv connect, and
+    /// it never blocks the caller, not even when the server's backlog is full and the
+    /// kernel has to retry the handshake a second later.
+    ///
+    /// SIMPLIFICATION: on Windows this connects synchronously (a non-blocking connect
+    /// there needs `ConnectEx`); the stream then reports writable at once.
+    ///
+    /// # Errors
+    ///
+    /// An error the OS reports at once (for example `ConnectionRefused` on loopback);
+    /// later errors arrive through `take_error` after the writable event.
+    pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::from_std(super::net::start_connect(addr)?)
     }
 
     /// Takes over a connected std stream and makes it non-blocking.

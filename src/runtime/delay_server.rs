@@ -15,17 +15,25 @@
 //! and stops it when `run` returns, joining its threads and closing its sockets.
 //!
 //! It is deliberately *not* built on the crate's own event loop: it plays the part of a
-//! server somewhere else on the network, and must not share the loop it is testing. Two
-//! threads suffice however many requests wait: an *acceptor* reads each request (they are
-//! small and arrive at once) and files its response under its due time; a *responder*
-//! sleeps until the earliest due time and sends it. Waiting requests therefore cost memory
-//! only, not threads, and responses leave in due-time order.
+//! server somewhere else on the network, and must not share the loop it is testing. Three
+//! threads suffice however many requests wait:
+//! - an *acceptor* does nothing but `accept`, so the kernel's queue of finished handshakes
+//!   (the listen backlog, 128 connections with std) never fills up. When it is full the
+//!   kernel drops new handshakes, and a client's `connect` waits a whole second for its
+//!   retry: a burst of 1,000 requests used to stall its caller for seconds that way;
+//! - a *reader* reads each request (they are small and arrive at once) and files its
+//!   response under its due time;
+//! - a *responder* sleeps until the earliest due time and sends that response.
+//!
+//! Waiting requests therefore cost memory only, not threads, and responses leave in
+//! due-time order.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -89,6 +97,7 @@ pub(crate) struct DelayServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    reader: Option<JoinHandle<()>>,
     responder: Option<JoinHandle<()>>,
 }
 
@@ -103,17 +112,27 @@ impl DelayServer {
         let responder = thread::Builder::new()
             .name("delay-server-responder".into())
             .spawn(move || respond(&s))?;
+        // Built field by field so that, if a later spawn fails, `Drop` stops the threads
+        // already running.
         let mut server = DelayServer {
             addr,
             shared: Arc::clone(&shared),
             acceptor: None,
+            reader: None,
             responder: Some(responder),
         };
+        let (accepted, to_read) = mpsc::channel();
+        let s = Arc::clone(&shared);
+        server.reader = Some(
+            thread::Builder::new()
+                .name("delay-server-reader".into())
+                .spawn(move || read_requests(&to_read, &s))?,
+        );
         let s = Arc::clone(&shared);
         server.acceptor = Some(
             thread::Builder::new()
                 .name("delay-server-acceptor".into())
-                .spawn(move || accept(&listener, &s))?,
+                .spawn(move || accept(&listener, &s, &accepted))?,
         );
         Ok(server)
     }
@@ -131,11 +150,17 @@ impl Drop for DelayServer {
         if let Some(responder) = self.responder.take() {
             let _ = responder.join();
         }
-        if let Some(acceptor) = self.acceptor.take() {
-            // The acceptor is blocked in `accept`; one connection wakes it, and it sees
-            // `stop`. If even that fails, joining could wait forever: leave it be.
-            if TcpStream::connect(self.addr).is_ok() {
-                let _ = acceptor.join();
+        // The acceptor is blocked in `accept`; one connection wakes it, and it sees
+        // `stop`. If even that fails, joining could wait forever: leave it be.
+        let acceptor_gone = match self.acceptor.take() {
+            Some(acceptor) => TcpStream::connect(self.addr).is_ok() && acceptor.join().is_ok(),
+            None => true,
+        };
+        // The reader ends once the acceptor's end of their channel is gone, after at most
+        // one request's `REQUEST_TIMEOUT`.
+        if let Some(reader) = self.reader.take() {
+            if acceptor_gone {
+                let _ = reader.join();
             }
         }
     }
@@ -149,20 +174,29 @@ impl fmt::Debug for DelayServer {
     }
 }
 
-fn accept(listener: &TcpListener, shared: &Shared) {
+fn accept(listener: &TcpListener, shared: &Shared, accepted: &Sender<TcpStream>) {
     for stream in listener.incoming() {
         if shared.lock().stop {
             return;
         }
         // A failed accept (the client gave up, or we ran out of descriptors for a moment)
         // concerns that client only.
-        let Ok(mut stream) = stream else { continue };
+        let Ok(stream) = stream else { continue };
+        if accepted.send(stream).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_requests(to_read: &Receiver<TcpStream>, shared: &Shared) {
+    for mut stream in to_read {
         let (delay, response) = match read_request(&mut stream) {
             Ok(Some((delay, url))) => (
                 delay,
                 response(200, "OK", &format!("slow response for {url}\n")),
             ),
             Ok(None) => (Duration::ZERO, response(404, "Not Found", "not found\n")),
+            // The client sent nothing usable in time, or went away: drop it.
             Err(_) => continue,
         };
         let now = Instant::now();
@@ -170,6 +204,9 @@ fn accept(listener: &TcpListener, shared: &Shared) {
             .checked_add(delay)
             .unwrap_or(now + super::timers::MAX_DELAY);
         let mut state = shared.lock();
+        if state.stop {
+            return;
+        }
         let seq = state.next_seq;
         state.next_seq += 1;
         state.due.push(Reverse(Due {

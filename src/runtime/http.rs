@@ -11,14 +11,17 @@
 //! readiness event advances the request one step:
 //!
 //! ```text
-//!   Writing --(request sent)--> Reading --(end of stream)--> done: body to the callback
-//!      ^  |                       ^  |
-//!      +--+ WouldBlock: re-arm    +--+ WouldBlock: re-arm
+//!   Connecting --(writable)--> Writing --(request sent)--> Reading --(end)--> done
+//!      ^  |                     ^  |                         ^  |
+//!      +--+ not yet: re-arm     +--+ WouldBlock: re-arm      +--+ WouldBlock: re-arm
 //! ```
 //!
-//! SIMPLIFICATION: connecting is synchronous (`minimio::TcpStream::connect`, see its docs);
-//! on loopback it takes microseconds. The URL is sent to the delay server as is: no DNS, no
-//! TLS, HTTP/1.1 with `Connection: close`, so the body ends where the stream ends.
+//! Connecting does not wait either: `TcpStream::connect_nonblocking` starts the handshake,
+//! and its end arrives as a writable event, before the request is written. (A blocking
+//! connect froze the loop for a second whenever the server's listen backlog was full.)
+//!
+//! SIMPLIFICATION: the URL is sent to the delay server as is: no DNS, no TLS, HTTP/1.1
+//! with `Connection: close`, so the body ends where the stream ends.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -38,8 +41,10 @@ impl Io {
     /// (started on first use, on loopback) answers `slow response for http://<url>\n`.
     /// [`RuntimeBuilder::delay_server`](super::RuntimeBuilder::delay_server) points it at
     /// another server. The loop's thread never waits for the network (see the module
-    /// docs). A refused connection, a reset, a response that is not HTTP, a status other
-    /// than 2xx, or a body over [`MAX_RESPONSE`] bytes reaches `cb` once as `Js::Error`.
+    /// docs). A URL with a space, a control character or non-ASCII (`InvalidInput`: it
+    /// must be percent-encoded), a refused connection, a reset, a response that is not
+    /// HTTP, a status other than 2xx, or a body over [`MAX_RESPONSE`] bytes reaches `cb`
+    /// once as `Js::Error`.
     ///
     /// ```
     /// use node_experiment::runtime::{Io, Runtime};
@@ -100,7 +105,8 @@ pub(crate) enum Progress {
 impl HttpRequest {
     /// Connects to the delay server at `server` and prepares the request for `url`.
     pub(crate) fn connect(server: SocketAddr, url: &str, delay_ms: u32) -> io::Result<HttpRequest> {
-        let stream = TcpStream::connect(server)?;
+        check_url(url)?;
+        let stream = TcpStream::connect_nonblocking(server)?;
         let request = format!(
             "GET /delay/{delay_ms}/url/http://{url} HTTP/1.1\r\n\
              Host: {server}\r\n\
@@ -117,6 +123,21 @@ impl HttpRequest {
 
     /// Does all the work the socket allows now, without blocking.
     pub(crate) fn advance(&mut self) -> Progress {
+        if self.written == 0 {
+            // Connecting: the handshake may still be under way. `SO_ERROR` tells a failed
+            // one; `peer_addr` fails with `NotConnected` while it has not ended.
+            match self.stream.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return Progress::Done(Err(e)),
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    return Progress::Wait(Interests::WRITABLE);
+                }
+                Err(e) => return Progress::Done(Err(e)),
+            }
+        }
         while self.written < self.request.len() {
             match self.stream.write(&self.request[self.written..]) {
                 Ok(0) => return Progress::Done(Err(io::ErrorKind::WriteZero.into())),
@@ -148,6 +169,23 @@ impl HttpRequest {
                 Err(e) => return Progress::Done(Err(e)),
             }
         }
+    }
+}
+
+/// The URL goes into the request line as it is, so it must not contain what would end
+/// that line early: a space would cut it short, and `\r\n` would let the caller write
+/// headers of their choice. Node refuses such a path the same way
+/// (`ERR_UNESCAPED_CHARACTERS`); percent-encode them instead.
+fn check_url(url: &str) -> io::Result<()> {
+    match url.chars().find(|c| !c.is_ascii_graphic()) {
+        None => Ok(()),
+        Some(c) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the URL {url:?} contains {c:?}, which must be percent-encoded \
+                 (spaces, control characters and non-ASCII are not allowed in a request line)"
+            ),
+        )),
     }
 }
 
@@ -217,6 +255,19 @@ pub(crate) fn parse_response(raw: &[u8]) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_that_would_break_the_request_line_are_refused() {
+        assert!(check_url("http//www.google.com").is_ok());
+        assert!(check_url("a/b?c=d%20e").is_ok());
+        for bad in ["two words", "x\r\nX-Evil: 1", "caf\u{e9}", "tab\there"] {
+            assert_eq!(
+                check_url(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn parses_a_body_by_content_length() {
