@@ -22,6 +22,11 @@
 //!
 //! The order of the lines obeys the rules real Node.js keeps for the same program
 //! (`tests/oracle/book_main.spec`); `cargo test` checks it.
+//!
+//! At the end (on standard error) it draws the run as a text timeline, one row per
+//! thread. `NODE_EXPERIMENT_TIMELINE=run.svg` also draws it as a picture for a browser,
+//! and `NODE_EXPERIMENT_TRACE=run.json` writes a trace for Perfetto (README, "See the
+//! loop").
 
 use node_experiment::runtime::{Crypto, Fs, Io, Runtime, print, print_content, set_timeout};
 
@@ -91,6 +96,13 @@ fn javascript() {
 }
 
 fn main() {
-    let rt = Runtime::new();
+    // Not in the book: the runtime records which thread ran what, and when, and the
+    // record is drawn at the end, one row per thread (README, "See the loop").
+    let rt = Runtime::builder()
+        .record(true)
+        .build()
+        .expect("the runtime starts");
+    let recording = rt.recording();
     rt.run(javascript);
+    eprint!("{}", recording.text_timeline());
 }

@@ -24,7 +24,10 @@
 //!   and forwards each readiness event to the loop;
 //! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
 //! - `delay_server` — a local stand-in for the book's slow web service;
-//! - `print` — [`print()`] and [`print_content`], which say which thread is talking.
+//! - `print` — [`print()`] and [`print_content`], which say which thread is talking;
+//! - `trace` and `timeline` (not in the book) — a [`Recording`] of which thread ran what,
+//!   and when, drawn as a text timeline, an SVG picture or a Chrome trace
+//!   ([`RuntimeBuilder::record`], `NODE_EXPERIMENT_TIMELINE`, `NODE_EXPERIMENT_TRACE`).
 //!
 //! Between any two callbacks, the [`next_tick`] queue is drained completely, as Node does
 //! with `process.nextTick`. A timer can be cancelled with [`clear_timeout`], and
@@ -80,6 +83,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
@@ -93,25 +97,33 @@ mod fs;
 mod http;
 mod print;
 mod threadpool;
+mod timeline;
 mod timers;
+mod trace;
 
 pub use crypto::Crypto;
 pub use crypto::MAX_FIBONACCI_N;
 pub use fs::Fs;
 pub use http::{Io, MAX_RESPONSE};
 pub use print::{print, print_content};
+pub use trace::Recording;
 
 use delay_server::DelayServer;
 use http::{HttpRequest, Progress};
 use print::trace;
 use threadpool::{EventKind, Task, ThreadPool};
-use timers::Timers;
+use timers::{TimerKey, Timers};
+use trace::{Kind, Phase};
 
 /// Gives each runtime its own id (see [`Timeout`]).
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The pool size when none is chosen: 4, as in the book (and libuv).
 pub const DEFAULT_THREADS: usize = 4;
+
+/// The most pool threads a runtime starts: 1024, libuv's limit for
+/// `UV_THREADPOOL_SIZE`. More threads than that only cost memory and scheduling.
+pub const MAX_THREADS: usize = 1024;
 
 /// How long [`Fs::read`] pretends a read takes when none is chosen: 1 s, as in the book.
 pub const DEFAULT_FS_DELAY: Duration = Duration::from_secs(1);
@@ -165,11 +177,11 @@ enum Callback {
     /// Runs once: every operation but an interval.
     Once(Box<dyn FnOnce(Js)>),
     /// An interval's callback, run each time its timer fires. `cb` is `None` while it
-    /// runs; `seq` is the heap entry of its current arming.
+    /// runs; `key` is the heap entry of its current arming.
     Interval {
         cb: Option<Box<dyn FnMut(Js)>>,
         period: Duration,
-        seq: u64,
+        key: TimerKey,
     },
 }
 
@@ -193,7 +205,7 @@ pub struct Timeout {
     /// must not name that runtime's timers or callbacks, whose numbers start over.
     runtime: u64,
     /// The timer's place in the heap's order.
-    seq: u64,
+    key: TimerKey,
     /// The callback it runs; unique while the timer is pending.
     callback_id: usize,
 }
@@ -205,6 +217,9 @@ pub struct RuntimeBuilder {
     fs_delay: Duration,
     delay_server: Option<SocketAddr>,
     verbose: bool,
+    record: bool,
+    trace: Option<PathBuf>,
+    timeline: Option<PathBuf>,
 }
 
 impl Default for RuntimeBuilder {
@@ -214,13 +229,17 @@ impl Default for RuntimeBuilder {
             fs_delay: DEFAULT_FS_DELAY,
             delay_server: None,
             verbose: true,
+            record: false,
+            trace: trace::path_from_env(trace::TRACE_VAR),
+            timeline: trace::path_from_env(trace::TIMELINE_VAR),
         }
     }
 }
 
 impl RuntimeBuilder {
     /// How many pool threads run [`Fs::read`] and [`Crypto::encrypt`] tasks (default
-    /// [`DEFAULT_THREADS`]). More tasks than threads wait in a FIFO queue.
+    /// [`DEFAULT_THREADS`], at most [`MAX_THREADS`]). More tasks than threads wait in a
+    /// FIFO queue.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
@@ -247,27 +266,63 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether the runtime records which thread ran what, and when (default `false`):
+    /// read the record through [`Runtime::recording`], as a text timeline, an SVG picture
+    /// or a Chrome trace. Off, recording costs one branch per hook and nothing else.
+    pub fn record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Records the run and writes it to `path` in the Chrome Trace Event format when the
+    /// runtime shuts down, to open in [Perfetto](https://ui.perfetto.dev) or
+    /// `chrome://tracing` (see [`Recording::chrome_trace_json`]). The default is the path
+    /// in the environment variable `NODE_EXPERIMENT_TRACE`, if set.
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// Records the run and draws it as an SVG picture at `path` when the runtime shuts
+    /// down, to open in any browser (see [`Recording::svg`]). The default is the path in
+    /// the environment variable `NODE_EXPERIMENT_TIMELINE`, if set.
+    pub fn timeline(mut self, path: impl Into<PathBuf>) -> Self {
+        self.timeline = Some(path.into());
+        self
+    }
+
     /// Starts the pool threads and the poll thread.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for `threads(0)`; otherwise what the OS says when it cannot create
+    /// `InvalidInput` for `threads(0)` or more than [`MAX_THREADS`]; otherwise what the OS says when it cannot create
     /// the event queue or a thread.
     pub fn build(self) -> io::Result<Runtime> {
-        if self.threads == 0 {
+        if self.threads == 0 || self.threads > MAX_THREADS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "a runtime needs at least one pool thread: use RuntimeBuilder::threads(n) with n > 0",
+                format!(
+                    "a runtime needs 1 to {MAX_THREADS} pool threads, not {}: \
+                     use RuntimeBuilder::threads(n) with n in that range",
+                    self.threads
+                ),
             ));
         }
+        let recording = if self.record || self.trace.is_some() || self.timeline.is_some() {
+            Recording::new(self.threads, self.trace.clone(), self.timeline.clone())
+        } else {
+            Recording::default()
+        };
         let (event_sender, event_receiver) = mpsc::channel();
-        let thread_pool = ThreadPool::new(self.threads, event_sender.clone(), self.verbose)?;
+        let thread_pool =
+            ThreadPool::new(self.threads, event_sender.clone(), self.verbose, &recording)?;
         let poll = Poll::new()?;
         let epoll_registrator = poll.registrator();
         let verbose = self.verbose;
+        let epoll_recording = recording.clone();
         let epoll_thread = thread::Builder::new()
             .name("epoll".to_string())
-            .spawn(move || epoll_thread(poll, &event_sender, verbose))?;
+            .spawn(move || epoll_thread(poll, &event_sender, verbose, &epoll_recording))?;
         Ok(Runtime {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             callbacks_to_run: VecDeque::new(),
@@ -289,6 +344,7 @@ impl RuntimeBuilder {
             delay_server_addr: self.delay_server,
             fs_delay: self.fs_delay,
             verbose: self.verbose,
+            recording,
         })
     }
 }
@@ -339,6 +395,9 @@ pub struct Runtime {
     fs_delay: Duration,
     /// Whether the loop prints its trace lines.
     verbose: bool,
+    /// Which thread ran what, and when: `Option<Arc<..>>` inside, so each hook costs one
+    /// branch when recording is off (`trace.rs`).
+    recording: Recording,
 }
 
 // `const` already; clippy's `missing_const_for_thread_local` misfires on targets without
@@ -398,6 +457,14 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
+    /// A handle to this runtime's record of which thread ran what, and when; take it
+    /// before `run` and read it after. It records only if the runtime was built with
+    /// [`RuntimeBuilder::record`] (or `trace`, `timeline`, or their environment
+    /// variables); otherwise it is off and records nothing.
+    pub fn recording(&self) -> Recording {
+        self.recording.clone()
+    }
+
     /// Runs `f` (the "main" program), then the event loop until nothing is pending.
     ///
     /// The calling thread is labelled `main` while it runs. `run` returns once every
@@ -412,6 +479,7 @@ impl Runtime {
     ///   is computing (a long [`Crypto::encrypt`]) is waited for.
     /// - If called inside another `run` on the same thread.
     pub fn run(self, f: impl FnOnce()) {
+        let recording = self.recording.clone();
         RUNTIME.with(|slot| {
             let mut slot = slot.borrow_mut();
             assert!(
@@ -425,8 +493,10 @@ impl Runtime {
         let _guard = RunGuard {
             old_label: print::set_label(Some("main")),
         };
+        recording.program_begin();
         f();
-        run_next_ticks();
+        recording.program_end();
+        run_next_ticks(&recording);
         event_loop();
     }
 
@@ -458,6 +528,8 @@ impl Runtime {
         cb: impl FnOnce(Js) + 'static,
     ) {
         let callback_id = self.add_callback(cb);
+        // Before `submit`: a free pool thread may start the job at once.
+        self.recording.job_queued(callback_id, kind);
         self.thread_pool.submit(Task {
             task: Box::new(task),
             callback_id,
@@ -467,36 +539,39 @@ impl Runtime {
 
     fn set_timeout(&mut self, ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
         let callback_id = self.add_callback(cb);
-        let seq = self
-            .timers
-            .insert(Instant::now(), Duration::from_millis(ms), callback_id);
+        let (now, delay) = (Instant::now(), Duration::from_millis(ms));
+        let key = self.timers.insert(now, delay, callback_id);
+        self.recording
+            .timer_set(callback_id, Some(Kind::Timeout(ms)), now, delay);
         if self.verbose {
             trace(format_args!("Registered timer event id: {callback_id}"));
         }
         Timeout {
             runtime: self.id,
-            seq,
+            key,
             callback_id,
         }
     }
 
     fn set_interval(&mut self, ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
         let callback_id = self.generate_cb_identity();
-        let period = Duration::from_millis(ms);
-        let seq = self.timers.insert(Instant::now(), period, callback_id);
+        let (now, period) = (Instant::now(), Duration::from_millis(ms));
+        let key = self.timers.insert(now, period, callback_id);
+        self.recording
+            .timer_set(callback_id, Some(Kind::Interval(ms)), now, period);
         self.callback_queue.insert(
             callback_id,
             Callback::Interval {
                 cb: Some(Box::new(cb)),
                 period,
-                seq,
+                key,
             },
         );
         // An interval is one pending operation for as long as it lives.
         self.pending_events += 1;
         Timeout {
             runtime: self.id,
-            seq,
+            key,
             callback_id,
         }
     }
@@ -505,31 +580,38 @@ impl Runtime {
     /// from now: an interval that ran late does not fire twice to catch up.
     fn rearm_interval(&mut self, id: usize, f: Box<dyn FnMut(Js)>) {
         // Gone if the callback cleared its own interval: then `f` is simply dropped.
-        if let Some(Callback::Interval { cb, period, seq }) = self.callback_queue.get_mut(&id) {
-            *seq = self.timers.insert(Instant::now(), *period, id);
+        if let Some(Callback::Interval { cb, period, key }) = self.callback_queue.get_mut(&id) {
+            let now = Instant::now();
+            *key = self.timers.insert(now, *period, id);
+            self.recording.timer_set(id, None, now, *period);
             *cb = Some(f);
         }
     }
 
-    /// Cancels a timer or an interval; see [`clear_timeout`].
-    fn clear(&mut self, t: Timeout) {
+    /// Cancels a timer or an interval; see [`clear_timeout`]. Returns the cancelled
+    /// callback, which the caller must drop only after releasing the runtime: dropping a
+    /// closure runs the destructors of what it captured, and those may call back into the
+    /// runtime (a guard that schedules work when dropped, say).
+    fn clear(&mut self, t: Timeout) -> Option<Callback> {
         if t.runtime != self.id {
-            return; // a handle from another runtime names nothing here
+            return None; // a handle from another runtime names nothing here
         }
         // Callback ids are never reused while pending, so the id names this timer only.
-        let seq = match self.callback_queue.remove(&t.callback_id) {
-            None => return, // already ran, or already cleared
-            Some(Callback::Once(_)) => Some(t.seq),
+        let removed = self.callback_queue.remove(&t.callback_id)?; // None: ran or cleared
+        self.recording.timer_cleared(t.callback_id);
+        let key = match &removed {
+            Callback::Once(_) => Some(t.key),
             // A running interval has no heap entry; the others have their latest one.
-            Some(Callback::Interval { cb, seq, .. }) => cb.map(|_| seq),
+            Callback::Interval { cb, key, .. } => cb.as_ref().map(|_| *key),
         };
         self.pending_events -= 1;
         // Still in the heap: mark it, so it neither fires nor wakes the loop. If the
         // timers phase running now already took it out of the heap, it waits in
         // `callbacks_to_run`, where `run_callbacks` skips it: its callback is gone.
-        if let Some(seq) = seq {
-            self.timers.cancel(seq);
+        if let Some(key) = key {
+            self.timers.cancel(key);
         }
+        Some(removed)
     }
 
     /// Starts an HTTP request; its result reaches `cb` as [`Js::String`] or [`Js::Error`].
@@ -541,6 +623,7 @@ impl Runtime {
         cb: impl FnOnce(Js) + 'static,
     ) {
         let token = self.add_callback(cb);
+        self.recording.registered(token, Kind::Http);
         let started = match server {
             Some(addr) => Ok(addr),
             None => self.delay_server_addr(),
@@ -665,6 +748,14 @@ impl Runtime {
         }
         self.http_requests.clear();
         self.delay_server = None;
+        // Every thread has stopped, so the record is complete: write the files asked for.
+        for said in self.recording.write_files() {
+            match said {
+                Ok(line) if self.verbose => trace(format_args!("{line}")),
+                Ok(_) => {}
+                Err(line) => trace(format_args!("{line}")),
+            }
+        }
         if self.verbose {
             trace(format_args!("FINISHED"));
         }
@@ -711,20 +802,24 @@ impl Drop for RunGuard {
 
 /// The loop: one tick per iteration, Node's phases in order.
 fn event_loop() {
+    let recording = with_runtime("the event loop", |rt| rt.recording.clone());
     let mut ticks = 0;
     while with_runtime("the event loop", |rt| rt.pending_events) > 0 {
         ticks += 1;
         if verbose() {
             trace(format_args!("===== TICK {ticks} ====="));
         }
+        recording.tick(ticks);
 
         // ===== 1. TIMERS =====
+        recording.phase(Phase::Timers);
         with_runtime("the timers phase", Runtime::process_expired_timers);
         run_callbacks();
 
         // ===== 2. PENDING CALLBACKS =====
         // Results that were known while scheduling (a refused connection): deferred to
         // here so that no callback ever runs inside the call that scheduled it.
+        recording.phase(Phase::Pending);
         with_runtime("the pending phase", |rt| {
             let pending = std::mem::take(&mut rt.pending_queue);
             rt.callbacks_to_run.extend(pending);
@@ -738,12 +833,14 @@ fn event_loop() {
         if with_runtime("the poll phase", |rt| rt.pending_events) == 0 {
             break;
         }
+        recording.phase(Phase::Poll);
         poll_phase();
         run_callbacks();
 
         // ===== 5. CHECK =====
         // `set_immediate` callbacks queued before this phase began, in creation order;
         // those they queue wait for the next tick's check phase.
+        recording.phase(Phase::Check);
         with_runtime("the check phase", |rt| {
             let batch = std::mem::take(&mut rt.immediates);
             rt.callbacks_to_run
@@ -755,6 +852,7 @@ fn event_loop() {
         // Node runs `close` handlers here. Our sockets are closed as soon as their
         // request ends (in the poll phase), and nothing else needs closing.
     }
+    recording.loop_end();
 }
 
 fn verbose() -> bool {
@@ -768,13 +866,16 @@ fn verbose() -> bool {
 /// handled in this phase.
 fn poll_phase() {
     with_runtime("the poll phase", |rt| {
-        let first = match rt.poll_timeout() {
+        let timeout = rt.poll_timeout();
+        rt.recording.poll_wait(timeout);
+        let first = match timeout {
             None => rt
                 .event_receiver
                 .recv()
                 .map_err(|_| RecvTimeoutError::Disconnected),
             Some(timeout) => rt.event_receiver.recv_timeout(timeout),
         };
+        rt.recording.poll_woke(first.as_ref().ok());
         match first {
             Ok(event) => rt.handle_event(event),
             // The next timer is due: the timers phase of the next tick takes it.
@@ -788,6 +889,7 @@ fn poll_phase() {
             ),
         }
         while let Ok(event) = rt.event_receiver.try_recv() {
+            rt.recording.also_ready(&event);
             rt.handle_event(event);
         }
     });
@@ -798,6 +900,7 @@ fn poll_phase() {
 ///
 /// FIX(book) R8: the book `pop`ped from a `Vec`, running the newest first.
 fn run_callbacks() {
+    let recording = with_runtime("run_callbacks", |rt| rt.recording.clone());
     loop {
         let job = with_runtime("run_callbacks", |rt| {
             let (id, data) = rt.callbacks_to_run.pop_front()?;
@@ -806,7 +909,7 @@ fn run_callbacks() {
                 Some(Callback::Once(_)) => match rt.callback_queue.remove(&id) {
                     Some(Callback::Once(cb)) => {
                         rt.pending_events -= 1;
-                        Some(Job::Once(cb, data))
+                        Some(Job::Once(id, cb, data))
                     }
                     _ => None,
                 },
@@ -816,27 +919,35 @@ fn run_callbacks() {
         });
         match job {
             None => return,
-            Some(Some(Job::Once(cb, data))) => cb(data),
+            Some(Some(Job::Once(id, cb, data))) => {
+                recording.callback_begin(Some(id));
+                cb(data);
+                recording.callback_end();
+            }
             Some(Some(Job::Repeat(id, mut f))) => {
+                recording.callback_begin(Some(id));
                 f(Js::Undefined);
+                recording.callback_end();
                 with_runtime("set_interval", |rt| rt.rearm_interval(id, f));
             }
             Some(None) => {}
         }
-        run_next_ticks();
+        run_next_ticks(&recording);
     }
 }
 
 /// A callback taken out of the table to run without holding the runtime.
 enum Job {
-    Once(Box<dyn FnOnce(Js)>, Js),
+    Once(usize, Box<dyn FnOnce(Js)>, Js),
     Repeat(usize, Box<dyn FnMut(Js)>),
 }
 
 /// Drains the next-tick queue, including ticks queued by ticks.
-fn run_next_ticks() {
+fn run_next_ticks(recording: &Recording) {
     while let Some(cb) = with_runtime("next_tick", |rt| rt.next_ticks.pop_front()) {
+        recording.callback_begin(None);
         cb(Js::Undefined);
+        recording.callback_end();
     }
 }
 
@@ -845,16 +956,25 @@ fn run_next_ticks() {
 /// The book gave this thread a timeout through an `Arc<Mutex<Option<i32>>>`, read before
 /// each wait (R5). It needs none: the loop's thread keeps time itself, so this thread
 /// waits until a socket is ready or `close_loop` ends it.
-fn epoll_thread(mut poll: Poll, events_out: &Sender<PollEvent>, verbose: bool) {
+fn epoll_thread(
+    mut poll: Poll,
+    events_out: &Sender<PollEvent>,
+    verbose: bool,
+    recording: &Recording,
+) {
     let mut events = Events::with_capacity(1024);
     loop {
-        match poll.poll(&mut events, None) {
+        recording.epoll_wait_begin();
+        let polled = poll.poll(&mut events, None);
+        recording.epoll_wait_end();
+        match polled {
             Ok(_) => {
                 for event in &events {
                     let token = event.id().value();
                     if verbose {
                         trace(format_args!("epoll event {token} is ready"));
                     }
+                    recording.epoll_ready(token);
                     if events_out.send(PollEvent::Epoll(token)).is_err() {
                         return;
                     }
@@ -864,6 +984,7 @@ fn epoll_thread(mut poll: Poll, events_out: &Sender<PollEvent>, verbose: bool) {
                 if verbose {
                     trace(format_args!("received event of type: Close"));
                 }
+                recording.epoll_closed();
                 return;
             }
             Err(e) => {
@@ -913,7 +1034,8 @@ pub fn set_timeout(ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
 ///
 /// Outside [`Runtime::run`] or on another thread than the loop's.
 pub fn clear_timeout(t: Timeout) {
-    with_runtime("clear_timeout", |rt| rt.clear(t));
+    // Dropped here, after the runtime is released (see `Runtime::clear`).
+    drop(with_runtime("clear_timeout", |rt| rt.clear(t)));
 }
 
 /// Runs `cb` every `ms` milliseconds, on the loop's thread, until [`clear_interval`].
@@ -955,7 +1077,8 @@ pub fn set_interval(ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
 ///
 /// Outside [`Runtime::run`] or on another thread than the loop's.
 pub fn clear_interval(t: Timeout) {
-    with_runtime("clear_interval", |rt| rt.clear(t));
+    // Dropped here, after the runtime is released (see `Runtime::clear`).
+    drop(with_runtime("clear_interval", |rt| rt.clear(t)));
 }
 
 /// Runs `cb` in the check phase (phase 5) of this tick, or of the next one if the check
@@ -980,6 +1103,7 @@ pub fn clear_interval(t: Timeout) {
 pub fn set_immediate(cb: impl FnOnce(Js) + 'static) {
     with_runtime("set_immediate", |rt| {
         let id = rt.add_callback(cb);
+        rt.recording.registered(id, Kind::Immediate);
         rt.immediates.push_back(id);
     });
 }

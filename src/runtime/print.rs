@@ -54,6 +54,8 @@ pub fn print(t: impl Display) {
     with_current(|name| {
         let _ = writeln!(io::stdout().lock(), "Thread: {name}\t {t}");
     });
+    // For the timeline's labels; nothing unless the runtime records (`trace.rs`).
+    super::trace::record_print(None, &t);
 }
 
 /// Prints a block of content framed by a header that names the thread and `descr`, as in
@@ -76,6 +78,7 @@ pub fn print_content(t: impl Display, descr: &str) {
             descr.to_uppercase()
         );
     });
+    super::trace::record_print(Some(descr), &t);
 }
 
 /// One of the loop's own trace lines (ticks, tasks, events), on standard error.

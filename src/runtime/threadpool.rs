@@ -26,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::{Js, PollEvent, print::trace};
+use super::{Js, PollEvent, Recording, print::trace};
 
 /// What kind of work a task is; printed by the loop's trace lines, as in the book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +134,7 @@ impl ThreadPool {
         size: usize,
         events: Sender<PollEvent>,
         verbose: bool,
+        recording: &Recording,
     ) -> io::Result<ThreadPool> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -149,9 +150,10 @@ impl ThreadPool {
         for i in 0..size {
             let shared = Arc::clone(&pool.shared);
             let events = events.clone();
+            let recording = recording.clone();
             let spawned = thread::Builder::new()
                 .name(format!("pool{i}"))
-                .spawn(move || worker(i, &shared, &events, verbose));
+                .spawn(move || worker(i, &shared, &events, verbose, &recording));
             match spawned {
                 Ok(handle) => pool.threads.push(NodeThread { handle }),
                 Err(e) => {
@@ -206,7 +208,13 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-fn worker(id: usize, shared: &Arc<Shared>, events: &Sender<PollEvent>, verbose: bool) {
+fn worker(
+    id: usize,
+    shared: &Arc<Shared>,
+    events: &Sender<PollEvent>,
+    verbose: bool,
+    recording: &Recording,
+) {
     let shutdown = Shutdown {
         shared: Arc::clone(shared),
     };
@@ -234,8 +242,10 @@ fn worker(id: usize, shared: &Arc<Shared>, events: &Sender<PollEvent>, verbose: 
         // FIX(book) R9: a panic inside a task used to kill the pool thread, no completion
         // was sent, and `run` waited forever. A panic is now an error value for the
         // callback, and the thread lives on.
+        recording.job_begin(id, callback_id, kind);
         let result = panic::catch_unwind(AssertUnwindSafe(|| task(&shutdown)))
             .unwrap_or_else(|payload| Js::Error(io::Error::other(panic_message(&*payload))));
+        recording.job_end(id, result.is_error());
         if verbose {
             trace(format_args!("finished running a task of type: {kind}."));
         }

@@ -28,6 +28,12 @@
 //! `cancelled` and skipped when it reaches the top ("lazy deletion", as in Node's timer
 //! lists). `len` counts only live timers, so a cancelled timer does not keep the loop
 //! alive.
+//!
+//! Whether a timer is still in the heap is answered in O(1) too, from the order of the
+//! heap itself: entries leave it smallest key first, so every key up to the last one the
+//! timers phase popped is gone, and every key above it is still there. A timer set later
+//! cannot sneak in below that line: its deadline is at least the `now` of that timers
+//! phase, which is at least the popped deadline, and its sequence number is larger.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -36,11 +42,18 @@ use std::time::{Duration, Instant};
 /// What a timer runs when it fires: the id of a callback in the runtime's callback table.
 pub(crate) type CallbackId = usize;
 
-/// One timer in the heap. Ordered by deadline, then by sequence number.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
+/// A timer's place in the heap's order: deadline first, then sequence number. It is also
+/// the handle that cancels the timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TimerKey {
     deadline: Instant,
     seq: u64,
+}
+
+/// One timer in the heap.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    key: TimerKey,
     callback_id: CallbackId,
 }
 
@@ -54,38 +67,42 @@ pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 *
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
     next_seq: u64,
+    /// Sequence numbers of cancelled timers that are still in the heap.
     cancelled: HashSet<u64>,
+    /// The largest key taken out of the heap by `drain_expired`.
+    last_popped: Option<TimerKey>,
 }
 
 impl Timers {
-    /// Adds a timer due `delay` after `now`; returns its sequence number, which also serves
-    /// as the user's handle for cancelling it.
-    pub(crate) fn insert(&mut self, now: Instant, delay: Duration, callback_id: CallbackId) -> u64 {
+    /// Adds a timer due `delay` after `now`; returns its key, the handle for cancelling it.
+    pub(crate) fn insert(
+        &mut self,
+        now: Instant,
+        delay: Duration,
+        callback_id: CallbackId,
+    ) -> TimerKey {
         let delay = delay.min(MAX_DELAY);
         // Cannot fail for `delay <= MAX_DELAY` on any real clock; if it did, "as late as we
         // can represent" is the honest answer.
         let deadline = now.checked_add(delay).unwrap_or(now);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Reverse(Entry {
-            deadline,
-            seq,
-            callback_id,
-        }));
-        seq
+        let key = TimerKey { deadline, seq };
+        self.heap.push(Reverse(Entry { key, callback_id }));
+        key
     }
 
-    /// Marks a timer as cancelled. Returns its callback id if it was still pending, `None`
-    /// if it already fired, was already cancelled or never existed.
-    pub(crate) fn cancel(&mut self, seq: u64) -> Option<CallbackId> {
-        if seq >= self.next_seq || self.cancelled.contains(&seq) {
-            return None;
+    /// Marks a timer as cancelled, in O(1). Returns `false` if it had already left the
+    /// heap (it fired, or it is due in the timers phase running now).
+    ///
+    /// Call it at most once per timer: the runtime guarantees that by removing the
+    /// timer's callback first and cancelling only when there was one.
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> bool {
+        let gone = self.last_popped.is_some_and(|popped| key <= popped);
+        if gone || key.seq >= self.next_seq {
+            return false;
         }
-        // O(n) only here, on a user's explicit cancel: find whether it is still pending.
-        let entry = self.heap.iter().find(|Reverse(e)| e.seq == seq)?;
-        let id = entry.0.callback_id;
-        self.cancelled.insert(seq);
-        Some(id)
+        self.cancelled.insert(key.seq)
     }
 
     /// Moves every timer due at `now` into `out`, earliest first, equal deadlines in the
@@ -94,14 +111,15 @@ impl Timers {
     /// the next tick, as in Node.
     pub(crate) fn drain_expired(&mut self, now: Instant, out: &mut Vec<CallbackId>) {
         while let Some(Reverse(top)) = self.heap.peek() {
-            if top.deadline > now {
+            if top.key.deadline > now {
                 break;
             }
             // Cannot fail: `peek` just returned an entry.
             let Some(Reverse(entry)) = self.heap.pop() else {
                 break;
             };
-            if !self.cancelled.remove(&entry.seq) {
+            self.last_popped = Some(entry.key);
+            if !self.cancelled.remove(&entry.key.seq) {
                 out.push(entry.callback_id);
             }
         }
@@ -111,12 +129,12 @@ impl Timers {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         // Drop cancelled entries from the top so they cannot make the loop wake for nothing.
         while let Some(Reverse(top)) = self.heap.peek() {
-            if self.cancelled.contains(&top.seq) {
-                let seq = top.seq;
+            if self.cancelled.contains(&top.key.seq) {
+                let seq = top.key.seq;
                 self.heap.pop();
                 self.cancelled.remove(&seq);
             } else {
-                return Some(top.deadline);
+                return Some(top.key.deadline);
             }
         }
         None
@@ -172,13 +190,23 @@ mod tests {
         let now = Instant::now();
         let mut t = Timers::default();
         let a = t.insert(now, Duration::ZERO, 1);
-        t.insert(now, Duration::ZERO, 2);
-        assert_eq!(t.cancel(a), Some(1));
-        assert_eq!(t.cancel(a), None, "cancelling twice is a no-op");
-        assert_eq!(t.len(), 1);
+        let b = t.insert(now, Duration::ZERO, 2);
+        let later = t.insert(now, Duration::from_secs(1), 3);
+        assert!(t.cancel(a));
+        assert_eq!(t.len(), 2);
         assert_eq!(drain(&mut t, now), vec![2]);
-        assert_eq!(t.cancel(a), None, "a fired or cancelled timer is gone");
-        assert_eq!(t.cancel(999), None, "an unknown handle is ignored");
+        assert!(!t.cancel(b), "a timer that already left the heap is gone");
+        let unknown = TimerKey {
+            deadline: now,
+            seq: 999,
+        };
+        assert!(!t.cancel(unknown), "an unknown handle is ignored");
+        // Set after the drain, even with a deadline equal to the popped one: still in the heap.
+        let same_deadline = t.insert(now, Duration::ZERO, 4);
+        assert!(t.cancel(same_deadline));
+        assert!(t.cancel(later));
+        assert_eq!(t.len(), 0);
+        assert!(drain(&mut t, now + Duration::from_secs(2)).is_empty());
     }
 
     #[test]
@@ -187,7 +215,7 @@ mod tests {
         let mut t = Timers::default();
         let early = t.insert(now, Duration::from_millis(1), 1);
         t.insert(now, Duration::from_millis(50), 2);
-        t.cancel(early);
+        assert!(t.cancel(early));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(50)));
     }
 
