@@ -91,6 +91,18 @@ pub(crate) struct HttpRequest {
     request: Vec<u8>,
     written: usize,
     response: Vec<u8>,
+    /// Where the response ends, once its head has arrived.
+    end: End,
+}
+
+/// Where a response ends: not known yet (its head is still arriving), at the end of the
+/// stream, or at the length its `Content-Length` gives, even if the server then leaves the
+/// connection open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Unknown,
+    AtEof,
+    At(usize),
 }
 
 /// What a readiness event led to.
@@ -118,6 +130,7 @@ impl HttpRequest {
             request: request.into_bytes(),
             written: 0,
             response: Vec::new(),
+            end: End::Unknown,
         })
     }
 
@@ -160,7 +173,17 @@ impl HttpRequest {
                             format!("HTTP response larger than {MAX_RESPONSE} bytes"),
                         )));
                     }
+                    let searched = self.response.len().saturating_sub(3);
                     self.response.extend_from_slice(&buf[..n]);
+                    if self.end == End::Unknown {
+                        self.end = response_end(&self.response, searched);
+                    }
+                    // A server that ignores `Connection: close` would otherwise keep the
+                    // callback waiting for an end of stream that never comes; Node, too,
+                    // ends a response at its `Content-Length`.
+                    if matches!(self.end, End::At(len) if self.response.len() >= len) {
+                        return Progress::Done(parse_response(&self.response));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Progress::Wait(Interests::READABLE);
@@ -187,6 +210,26 @@ fn check_url(url: &str) -> io::Result<()> {
             ),
         )),
     }
+}
+
+/// Where the response in `raw` ends, judged from its head. The end of the head is looked
+/// for from `from` on: the bytes before it were searched by an earlier call, so a large
+/// head arriving in pieces is not scanned again and again.
+fn response_end(raw: &[u8], from: usize) -> End {
+    let Some(end) = raw[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
+        return End::Unknown;
+    };
+    let end = from + end;
+    let length = std::str::from_utf8(&raw[..end]).ok().and_then(|head| {
+        head.split("\r\n").skip(1).find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+    });
+    // Without a (valid) length the body runs to the end of the stream; `parse_response`
+    // then says what is wrong with the head, if anything.
+    length.map_or(End::AtEof, |len| End::At(end + 4 + len))
 }
 
 fn invalid(msg: impl Into<String>) -> io::Error {

@@ -578,14 +578,18 @@ impl Runtime {
 
     /// Puts an interval's callback back after it ran and arms its next firing, counted
     /// from now: an interval that ran late does not fire twice to catch up.
-    fn rearm_interval(&mut self, id: usize, f: Box<dyn FnMut(Js)>) {
-        // Gone if the callback cleared its own interval: then `f` is simply dropped.
-        if let Some(Callback::Interval { cb, period, key }) = self.callback_queue.get_mut(&id) {
-            let now = Instant::now();
-            *key = self.timers.insert(now, *period, id);
-            self.recording.timer_set(id, None, now, *period);
-            *cb = Some(f);
-        }
+    ///
+    /// Returns `f` if the callback cleared its own interval: the caller drops it only after
+    /// releasing the runtime, for the reason given at [`Runtime::clear`].
+    fn rearm_interval(&mut self, id: usize, f: Box<dyn FnMut(Js)>) -> Option<Box<dyn FnMut(Js)>> {
+        let Some(Callback::Interval { cb, period, key }) = self.callback_queue.get_mut(&id) else {
+            return Some(f);
+        };
+        let now = Instant::now();
+        *key = self.timers.insert(now, *period, id);
+        self.recording.timer_set(id, None, now, *period);
+        *cb = Some(f);
+        None
     }
 
     /// Cancels a timer or an interval; see [`clear_timeout`]. Returns the cancelled
@@ -734,6 +738,32 @@ impl Runtime {
         }
     }
 
+    /// Takes every callback still waiting (after a panic), for `RunGuard` to drop outside
+    /// the runtime; `None` if there is none.
+    #[allow(clippy::type_complexity)]
+    fn take_pending(
+        &mut self,
+    ) -> Option<(
+        HashMap<usize, Callback>,
+        VecDeque<Box<dyn FnOnce(Js)>>,
+        VecDeque<(usize, Js)>,
+        VecDeque<(usize, Js)>,
+    )> {
+        if self.callback_queue.is_empty()
+            && self.next_ticks.is_empty()
+            && self.callbacks_to_run.is_empty()
+            && self.pending_queue.is_empty()
+        {
+            return None;
+        }
+        Some((
+            std::mem::take(&mut self.callback_queue),
+            std::mem::take(&mut self.next_ticks),
+            std::mem::take(&mut self.callbacks_to_run),
+            std::mem::take(&mut self.pending_queue),
+        ))
+    }
+
     /// Stops and joins every thread the runtime started, and closes its sockets.
     fn shutdown(&mut self) {
         // Queued tasks are dropped: on a normal exit there are none, after a panic nobody
@@ -792,6 +822,18 @@ struct RunGuard {
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
+        // After a panic, callbacks are still waiting; they are dropped, never run. Drop
+        // them while the runtime is still in its slot (and not borrowed): what a callback
+        // captured may call the runtime from its destructor (an RAII guard that schedules
+        // clean-up, say), and that call must find it; panicking there, inside the unwinding
+        // panic, would abort the process. What such a destructor schedules is dropped the
+        // same way, on the next pass.
+        while let Some(pending) = RUNTIME.with(|slot| {
+            let mut slot = slot.try_borrow_mut().ok()?;
+            slot.as_mut()?.take_pending()
+        }) {
+            drop(pending);
+        }
         // `try_`: if the slot is somehow still borrowed we cannot take it; the runtime
         // then stays until the thread ends rather than panicking inside a panic.
         let rt = RUNTIME.with(|slot| slot.try_borrow_mut().ok().and_then(|mut s| s.take()));
@@ -928,7 +970,8 @@ fn run_callbacks() {
                 recording.callback_begin(Some(id));
                 f(Js::Undefined);
                 recording.callback_end();
-                with_runtime("set_interval", |rt| rt.rearm_interval(id, f));
+                // Dropped here, after the runtime is released (see `Runtime::clear`).
+                drop(with_runtime("set_interval", |rt| rt.rearm_interval(id, f)));
             }
             Some(None) => {}
         }

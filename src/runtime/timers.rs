@@ -63,6 +63,9 @@ struct Entry {
 /// that length would.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// Below this many cancelled timers the heap is never swept (see `Timers::cancel`).
+const COMPACT_AT: usize = 64;
+
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
@@ -102,7 +105,20 @@ impl Timers {
         if gone || key.seq >= self.next_seq {
             return false;
         }
-        self.cancelled.insert(key.seq)
+        let inserted = self.cancelled.insert(key.seq);
+        // Lazy deletion keeps a cancelled timer until its deadline, which may be hours
+        // away: a program that keeps setting and clearing a long timer (a debounce) would
+        // grow the heap without bound. Once cancelled entries are half of it, sweep them
+        // out: O(n) for at least n/2 cancels, so O(1) per cancel amortised, and never more
+        // than twice the live timers in memory.
+        if self.cancelled.len() >= COMPACT_AT && 2 * self.cancelled.len() >= self.heap.len() {
+            let cancelled = &mut self.cancelled;
+            self.heap.retain(|Reverse(e)| !cancelled.remove(&e.key.seq));
+            // Every cancelled timer was still in the heap (see above): none is left.
+            debug_assert!(self.cancelled.is_empty());
+            self.cancelled.clear();
+        }
+        inserted
     }
 
     /// Moves every timer due at `now` into `out`, earliest first, equal deadlines in the
@@ -149,6 +165,26 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cancelled_timers_are_swept_out_long_before_their_deadline() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        let mut last = t.insert(now, Duration::from_secs(3600), 0);
+        for id in 1..10_000 {
+            assert!(t.cancel(last));
+            last = t.insert(now, Duration::from_secs(3600), id);
+        }
+        assert_eq!(t.len(), 1);
+        assert!(
+            t.heap.len() <= 2 * COMPACT_AT,
+            "{} entries kept",
+            t.heap.len()
+        );
+        assert!(t.cancel(last));
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.next_deadline(), None);
+    }
 
     fn drain(t: &mut Timers, now: Instant) -> Vec<CallbackId> {
         let mut out = Vec::new();
