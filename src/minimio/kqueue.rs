@@ -36,11 +36,15 @@
 //! instead. We choose `EV_DISPATCH` because then the kernel always holds exactly the
 //! filters [`StreamState`] records, so every later change either succeeds or is a real
 //! error; with `EV_ONESHOT` a filter that has fired is gone, and removing it would fail
-//! with `ENOENT` for reasons that are not errors. Re-arming never uses `EV_ENABLE` (the
-//! cheap way to re-arm a dispatched knote): `EV_ENABLE` keeps the old `udata`, and
-//! [`Registrator::reregister`](super::Registrator::reregister) replaces the token.
-//! Instead every arming deletes the knotes it had and adds fresh ones; the kernel checks a
-//! new knote at once, so data that arrived before the re-arm is reported.
+//! with `ENOENT` for reasons that are not errors.
+//!
+//! SIMPLIFICATION: a re-arm deletes the knotes the stream had and adds fresh ones, in one
+//! `kevent` call. A real kqueue could instead modify a knote in place (`EV_ADD` again, or
+//! `EV_ENABLE`, with the new token as udata; mio does that), saving the kernel a free and
+//! an allocation. Delete-and-add is one code path whether the token, the interests or
+//! neither changed, and it is the only way that works on libkqueue (below), which cannot
+//! modify a knote. The kernel checks a new knote at once, so data that arrived before the
+//! re-arm is reported.
 //!
 //! Two filters mean that one registration for `READABLE | WRITABLE` could produce two
 //! events, one per filter, at the same wait or at different ones. The contract is one
@@ -56,7 +60,9 @@
 //! kqueue itself does not say "already registered" or "not registered": `EV_ADD` of a
 //! knote that exists silently changes it. Per-socket state in [`StreamState`] (which
 //! `Poll` the socket is registered with, its arming and its interests) gives the contract's
-//! `AlreadyExists` and `NotFound`.
+//! `AlreadyExists` and `NotFound`. It records one registration, so a stream is registered
+//! with one `Poll` at a time, as in mio: registering it with a second one fails with
+//! `AlreadyExists` until it is deregistered from the first (or that `Poll` is dropped).
 //!
 //! # Errors per change: `EV_RECEIPT`
 //!
@@ -81,11 +87,14 @@
 //!
 //! With `RUSTFLAGS='--cfg minimio_libkqueue'` this file is built on Linux against
 //! libkqueue, a user-space emulation of kqueue on top of epoll, so CI can run the whole test
-//! suite on this backend without a Mac. libkqueue 2.3.1 (the version Debian packages)
-//! differs from a real kqueue in ways this file works around, each where it matters:
-//! `EV_RECEIPT` receipts (see [`Changes::apply`]), concurrent `kqueue()` calls (see
-//! [`new_kqueue`]), knotes that outlive `close()` (see [`StreamState`]'s `Drop`) and read
-//! and write filters on one descriptor (see [`WriteTarget`]).
+//! suite on this backend without a Mac. libkqueue 2.3.1 (the version in Debian
+//! experimental) differs from a real kqueue in ways this file works around, each where it
+//! matters: its `EV_RECEIPT` receipts (see [`Changes::apply`]), concurrent `kqueue()`
+//! calls (see [`new_kqueue`]), knotes that outlive `close()` (see [`StreamState`]'s
+//! `Drop`), knotes it cannot modify (see the SIMPLIFICATION above), and read and write
+//! filters on one descriptor (see [`Target`]). The tests see no difference; one thing that
+//! stays different is that libkqueue frees a closed kqueue's own descriptors a moment
+//! later, on a thread of its own.
 //!
 //! # Differences from the book
 //!
@@ -129,11 +138,9 @@ mod ffi {
     pub const EV_RECEIPT: u16 = 0x0040;
     pub const EV_DISPATCH: u16 = 0x0080;
     // Not sent by minimio, named in the module docs: `EV_ENABLE` re-arms a dispatched knote
-    // but keeps its old udata; `EV_ONESHOT` deletes a knote after its event.
+    // in place, `EV_ONESHOT` deletes a knote after its event.
     #[allow(dead_code)]
     pub const EV_ENABLE: u16 = 0x0004;
-    #[allow(dead_code)]
-    pub const EV_DISABLE: u16 = 0x0008;
     #[allow(dead_code)]
     pub const EV_ONESHOT: u16 = 0x0010;
 
@@ -261,11 +268,12 @@ fn change(ident: usize, filter: i16, flags: u16, fflags: u32, udata: usize) -> f
 
 /// Creates a kqueue descriptor, closed on `exec` like the epoll backend's.
 fn new_kqueue() -> io::Result<OwnedFd> {
-    // libkqueue 2.3.1 can deadlock when two threads are inside `kqueue()` at once (its
-    // set-up of the shared epoll and monitoring thread is not thread-safe); parallel tests
-    // each create a `Poll` and hang within a few runs. Serialising only the *first* call
-    // is not enough (measured: 19 of 20 runs of 16 threads still hung), so every call is
-    // serialised. `kqueue()` runs once per `Poll`, so the lock costs nothing that matters.
+    // libkqueue 2.3.1 can hang for good when two threads are inside `kqueue()` at once;
+    // parallel tests each create a `Poll`, and without this lock the test suite hung on
+    // every run. Serialising only the *first* call is not enough (16 threads calling
+    // `kqueue()` together after one call made alone: 19 of 20 runs hung; with every call
+    // serialised, 0 of 200), so every call takes the lock. `kqueue()` runs once per
+    // `Poll`: the lock costs nothing that matters.
     #[cfg(minimio_libkqueue)]
     let _serialised = {
         static KQUEUE_CALL: Mutex<()> = Mutex::new(());
@@ -341,13 +349,12 @@ impl Kqueue {
             Err(e) => {
                 armings.remove(&arming);
                 drop(armings);
-                // Best effort: each delete fails harmlessly (ENOENT) for a knote that is
-                // not there.
-                for filter in [ffi::EVFILT_READ, ffi::EVFILT_WRITE] {
-                    let mut delete = Changes::new();
-                    delete.push(target.ident(filter), filter, ffi::EV_DELETE, 0, 0);
-                    let _ = delete.apply(self);
-                }
+                // Best effort: with EV_RECEIPT every change is tried, and the delete of a
+                // knote that is not there fails harmlessly (ENOENT).
+                let both = Interests::READABLE | Interests::WRITABLE;
+                let mut delete = Changes::new();
+                delete.sockets(&target, both, ffi::EV_DELETE, 0);
+                let _ = delete.apply(self);
                 Err(e)
             }
         }
@@ -588,6 +595,10 @@ impl Selector {
     }
 
     /// Whether `registration` was made by this selector.
+    ///
+    /// Comparing addresses is sound even for a registration whose `Poll` is gone: its
+    /// `Weak` keeps the allocation (not the value) alive, so no new `Kqueue` can be given
+    /// the same address while the registration exists.
     fn owns(&self, registration: &Registration) -> bool {
         ptr::eq(registration.kq.as_ptr(), Arc::as_ptr(&self.kq))
     }
@@ -677,11 +688,11 @@ impl Target {
 
 /// What the knotes of one socket are attached to (libkqueue).
 ///
-/// libkqueue 2.3.1 keeps one epoll entry per descriptor, so adding the second filter of a
-/// descriptor fails (`EFAULT`) and `READABLE | WRITABLE` could not be registered at all.
-/// Under libkqueue the write filter therefore watches a duplicate of the socket: the same
-/// socket under another number, which epoll treats as a separate entry. Real kqueue needs
-/// no such thing.
+/// libkqueue 2.3.1 refuses a second filter on a descriptor that already has one: the
+/// second `EV_ADD` fails with `EFAULT` (it watches a descriptor through a single epoll
+/// entry), so `READABLE | WRITABLE` could not be registered at all. Under libkqueue the
+/// write filter therefore watches a duplicate of the socket: the same socket under another
+/// number, which libkqueue accepts. Real kqueue needs no such thing.
 #[cfg(minimio_libkqueue)]
 #[derive(Debug)]
 struct Target {

@@ -477,9 +477,10 @@ impl Registrator {
     /// # Errors
     ///
     /// `AlreadyExists` if `stream` is already registered (use `reregister`);
-    /// `NotConnected` if the `Poll` was dropped; on Windows, `Unsupported` if `stream` was
-    /// ever registered with another `Poll` (a socket is bound to one completion port for
-    /// life); otherwise what the OS reports.
+    /// `NotConnected` if the `Poll` was dropped; on kqueue, `AlreadyExists` too if it is
+    /// registered with another `Poll` (one at a time, as in mio); on Windows,
+    /// `Unsupported` if `stream` was ever registered with another `Poll` (a socket is
+    /// bound to one completion port for life); otherwise what the OS reports.
     pub fn register(
         &self,
         stream: &TcpStream,
