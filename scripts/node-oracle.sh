@@ -12,7 +12,8 @@
 #                first: `cargo build --examples`. Their stdout is normalised as
 #                tests/oracle_check/mod.rs does, and a panic's exit status 101 is recorded as
 #                Node's 1 for an uncaught exception (the spec states Node's).
-#   case ...     case names (default: every tests/oracle/*.spec)
+#   case ...     case names (default: every tests/oracle/<case>.js, that is every .js there but
+#                _rt.js, check.js and server.js; a case without a .spec fails)
 # Exit status: 0 if every run satisfied its spec (or node is not installed), 1 otherwise.
 #
 # Processes: starts one helper, tests/oracle/server.js (the slow HTTP server, on 127.0.0.1 at
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     -s) SCALES="$2"; shift 2 ;;
     -o) OUT="$2"; shift 2 ;;
     --rust) RUST=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) CASES+=("$1"); shift ;;
   esac
 done
@@ -44,7 +45,11 @@ if ! command -v "$NODE" >/dev/null 2>&1; then
   exit 0
 fi
 if [ ${#CASES[@]} -eq 0 ]; then
-  for f in "$ORACLE"/*.spec; do CASES+=("$(basename "$f" .spec)"); done
+  for f in "$ORACLE"/*.js; do
+    b="$(basename "$f" .js)"
+    case "$b" in _rt|check|server) continue ;; esac
+    CASES+=("$b")
+  done
 fi
 [ -n "$OUT" ] || OUT="$(mktemp -d "${TMPDIR:-/tmp}/node-oracle.XXXXXX")"
 mkdir -p "$OUT"
@@ -124,7 +129,8 @@ rust_program() {
 TOTAL_FAIL=0
 for c in "${CASES[@]}"; do
   js="$ORACLE/$c.js"; spec="$ORACLE/$c.spec"
-  [ -f "$js" ] && [ -f "$spec" ] || { echo "no such case: $c"; TOTAL_FAIL=1; continue; }
+  [ -f "$js" ] || { echo "no such case: $c"; TOTAL_FAIL=1; continue; }
+  [ -f "$spec" ] || { echo "no spec for case $c ($spec)"; TOTAL_FAIL=1; continue; }
   for who in node rust; do
     [ "$who" = rust ] && [ "$RUST" -eq 0 ] && continue
     prog=""

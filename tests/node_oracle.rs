@@ -202,9 +202,16 @@ fn check_case(case: &str, program: &str, scale: f64, scale_knob: bool) {
 /// The cases, with the program that plays each.
 const CASES: &[(&str, &str)] = &[
     ("book_main", "javascript"),
+    ("clear_same_pass", "oracle_clear_same_pass"),
     ("empty_main", "oracle_empty_main"),
     ("fs_read_missing", "oracle_fs_read_missing"),
     ("http_conn_refused", "oracle_http_conn_refused"),
+    (
+        "immediate_vs_timeout_in_io",
+        "oracle_immediate_vs_timeout_in_io",
+    ),
+    ("interval_no_burst", "oracle_interval_no_burst"),
+    ("next_tick_starves", "oracle_next_tick_starves"),
     ("pool_chained_reads", "oracle_pool_chained_reads"),
     ("pool_queue_fifo", "oracle_pool_queue_fifo"),
     ("pool_ten_crypto", "oracle_pool_ten_crypto"),
@@ -233,6 +240,11 @@ fn book_main() {
 }
 
 #[test]
+fn clear_same_pass() {
+    check_scaled("clear_same_pass");
+}
+
+#[test]
 fn empty_main() {
     check_scaled("empty_main");
 }
@@ -245,6 +257,28 @@ fn fs_read_missing() {
 #[test]
 fn http_conn_refused() {
     check_scaled("http_conn_refused");
+}
+
+#[test]
+fn immediate_vs_timeout_in_io() {
+    check_scaled("immediate_vs_timeout_in_io");
+}
+
+/// At full scale (0.2 s): at 0.1 a burst (#5 at about 12 ms) would sit only a few ms below
+/// the `time` rule's lower bound (15 ms), close enough for our process start-up to hide it.
+#[test]
+fn interval_no_burst() {
+    check_case(
+        "interval_no_burst",
+        program_for("interval_no_burst"),
+        1.0,
+        true,
+    );
+}
+
+#[test]
+fn next_tick_starves() {
+    check_scaled("next_tick_starves");
 }
 
 #[test]

@@ -11,7 +11,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use node_experiment::runtime::Runtime;
 
@@ -43,6 +43,15 @@ pub fn scaled(ms: u64) -> u64 {
         return 0;
     }
     ((ms as f64 * scale()).round() as u64).max(1)
+}
+
+/// Blocks the loop's thread for `ms` times the scale, spinning (a CPU-heavy callback):
+/// `busyWait()` in `_rt.js`, which does not round.
+pub fn busy_wait(ms: u64) {
+    let end = Instant::now() + Duration::from_secs_f64(ms as f64 * scale() / 1000.0);
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
 }
 
 /// [`scaled`] for an HTTP delay.

@@ -581,13 +581,21 @@ impl Runtime {
     ///
     /// Returns `f` if the callback cleared its own interval: the caller drops it only after
     /// releasing the runtime, for the reason given at [`Runtime::clear`].
-    fn rearm_interval(&mut self, id: usize, f: Box<dyn FnMut(Js)>) -> Option<Box<dyn FnMut(Js)>> {
+    fn rearm_interval(
+        &mut self,
+        id: usize,
+        f: Box<dyn FnMut(Js)>,
+        fired: Instant,
+    ) -> Option<Box<dyn FnMut(Js)>> {
         let Some(Callback::Interval { cb, period, key }) = self.callback_queue.get_mut(&id) else {
             return Some(f);
         };
-        let now = Instant::now();
-        *key = self.timers.insert(now, *period, id);
-        self.recording.timer_set(id, None, now, *period);
+        // From the moment it fired, as Node does: a callback that took longer than the
+        // period is due again at once, but only once (the new entry is not part of the
+        // timers pass that is running), so there is never a burst. `fired` is no earlier
+        // than that pass's `now`, which keeps the heap-order invariant of `Timers::cancel`.
+        *key = self.timers.insert(fired, *period, id);
+        self.recording.timer_set(id, None, fired, *period);
         *cb = Some(f);
         None
     }
@@ -967,11 +975,14 @@ fn run_callbacks() {
                 recording.callback_end();
             }
             Some(Some(Job::Repeat(id, mut f))) => {
+                let fired = Instant::now();
                 recording.callback_begin(Some(id));
                 f(Js::Undefined);
                 recording.callback_end();
                 // Dropped here, after the runtime is released (see `Runtime::clear`).
-                drop(with_runtime("set_interval", |rt| rt.rearm_interval(id, f)));
+                drop(with_runtime("set_interval", |rt| {
+                    rt.rearm_interval(id, f, fired)
+                }));
             }
             Some(None) => {}
         }
@@ -1083,9 +1094,10 @@ pub fn clear_timeout(t: Timeout) {
 
 /// Runs `cb` every `ms` milliseconds, on the loop's thread, until [`clear_interval`].
 ///
-/// Each firing is armed when the previous one runs, `ms` after it: a callback that runs
-/// late (because the loop was busy) delays the next one rather than causing a burst of
-/// catch-up calls, as in Node. A live interval keeps the loop alive; the callback may
+/// Each firing is armed `ms` after the moment the previous one fired (its callback
+/// started), as in Node: a callback that runs late (because the loop was busy) delays the
+/// next one rather than causing a burst of catch-up calls, and a callback slower than the
+/// period is called again on the next tick, once. A live interval keeps the loop alive; the callback may
 /// clear its own interval with the `Timeout` it was given.
 ///
 /// ```
