@@ -25,13 +25,17 @@ fn creating_polling_and_dropping_polls_leaves_no_descriptor_open() -> io::Result
     let before = open_fds()?;
     let mut events = Events::with_capacity(4);
     for round in 0..ROUNDS {
-        let mut poll = Poll::new()?;
+        // Each step names itself in its error, so a failure says where it happened.
+        let at = |what: &'static str| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("round {round}, {what}: {e}"))
+        };
+        let mut poll = Poll::new().map_err(at("Poll::new"))?;
         let registrator = poll.registrator();
-        let waker = Waker::new(&registrator, 1)?;
-        waker.wake()?;
-        assert_eq!(poll.poll(&mut events, Some(0))?, 1);
-        registrator.close_loop()?;
-        registrator.close_loop()?;
+        let waker = Waker::new(&registrator, 1).map_err(at("Waker::new"))?;
+        waker.wake().map_err(at("wake"))?;
+        assert_eq!(poll.poll(&mut events, Some(0)).map_err(at("poll"))?, 1);
+        registrator.close_loop().map_err(at("close_loop"))?;
+        registrator.close_loop().map_err(at("second close_loop"))?;
         assert_eq!(
             poll.poll(&mut events, Some(0)).unwrap_err().kind(),
             io::ErrorKind::Interrupted
