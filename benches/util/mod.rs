@@ -96,43 +96,38 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// CPU time (user + system, every thread) this process has used so far.
+///
+/// `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`: the kernel's own sum of the run time of
+/// every thread of the process, in nanoseconds (`getrusage` gives the same sum, split
+/// into user and system time, in microseconds).
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 pub fn cpu_time() -> Option<Duration> {
-    // getrusage(2). `struct rusage` on 64-bit Linux: two `struct timeval` (both fields
-    // `long`) and fourteen `long` counters we do not read.
+    // clock_gettime(2); `struct timespec` on 64-bit Linux is two `long`s.
     #[repr(C)]
-    struct Timeval {
+    struct Timespec {
         tv_sec: i64,
-        tv_usec: i64,
+        tv_nsec: i64,
     }
-    #[repr(C)]
-    struct Rusage {
-        ru_utime: Timeval,
-        ru_stime: Timeval,
-        _counters: [i64; 14],
-    }
-    const _: () = assert!(std::mem::size_of::<Rusage>() == 144);
-    const RUSAGE_SELF: i32 = 0;
+    const _: () = assert!(std::mem::size_of::<Timespec>() == 16);
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
     #[link(name = "c")]
     unsafe extern "C" {
-        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
     }
 
-    let mut usage = std::mem::MaybeUninit::<Rusage>::uninit();
-    // SAFETY: `usage` has room for one `struct rusage` (size checked above), which the
-    // kernel fills completely on success.
-    if unsafe { getrusage(RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `struct timespec` for the duration of the call
+    // (size checked above); the kernel writes it and touches nothing else.
+    if unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
         return None;
     }
-    // SAFETY: getrusage returned 0, so it wrote the whole struct.
-    let usage = unsafe { usage.assume_init() };
-    let micros = |t: &Timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Some(Duration::from_micros(
-        micros(&usage.ru_utime) + micros(&usage.ru_stime),
-    ))
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// CPU time is read with Linux's `getrusage` layout only.
+/// CPU time is read with Linux's `clock_gettime` layout only.
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 pub fn cpu_time() -> Option<Duration> {
     None
