@@ -57,8 +57,9 @@
 //!   each other (`timers.rs`).
 //! - R2: a FIFO queue in front of the pool; the fifth concurrent task no longer panics
 //!   "Out of threads." (`threadpool.rs`).
-//! - R3: callback ids come from a counter that skips ids still in use; the book's loop
-//!   stopped on a *taken* id (`generate_cb_identity`).
+//! - R3: a callback id names a free slot of the callback table, with a generation that
+//!   makes an old id name nothing; the book's counter loop stopped on a *taken* id
+//!   (`generate_cb_identity`). The table is a slab, not a `HashMap` (`callbacks.rs`).
 //! - R4: no `static mut RUNTIME`: the running loop lives in a thread-local slot, so the
 //!   free functions reach it only on the loop's own thread and only during `run`; anywhere
 //!   else they panic with a message, never touch freed memory.
@@ -91,6 +92,7 @@ use std::time::{Duration, Instant};
 
 use crate::minimio::{Events, Poll, Registrator};
 
+mod callbacks;
 mod crypto;
 mod delay_server;
 mod fs;
@@ -108,6 +110,7 @@ pub use http::{Io, MAX_RESPONSE};
 pub use print::{print, print_content};
 pub use trace::Recording;
 
+use callbacks::CallbackTable;
 use delay_server::DelayServer;
 use http::{HttpRequest, Progress};
 use print::trace;
@@ -173,16 +176,23 @@ impl Js {
 }
 
 /// A callback waiting in the runtime's table.
+///
+/// Two pointers wide: the rare interval keeps its state behind a `Box`, so the table's
+/// slots stay small for the common one-shot callback.
 enum Callback {
     /// Runs once: every operation but an interval.
     Once(Box<dyn FnOnce(Js)>),
-    /// An interval's callback, run each time its timer fires. `cb` is `None` while it
-    /// runs; `key` is the heap entry of its current arming.
-    Interval {
-        cb: Option<Box<dyn FnMut(Js)>>,
-        period: Duration,
-        key: TimerKey,
-    },
+    /// An interval's callback, run each time its timer fires.
+    Interval(Box<Interval>),
+}
+
+/// The state of a live interval.
+struct Interval {
+    /// `None` while the callback runs.
+    cb: Option<Box<dyn FnMut(Js)>>,
+    period: Duration,
+    /// The heap entry of its current arming.
+    key: TimerKey,
 }
 
 /// What the pool and the poll thread send to the loop: the book's `PollEvent`.
@@ -326,7 +336,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
             callbacks_to_run: VecDeque::new(),
-            callback_queue: HashMap::new(),
+            callback_queue: CallbackTable::default(),
             immediates: VecDeque::new(),
             next_ticks: VecDeque::new(),
             pending_queue: VecDeque::new(),
@@ -334,7 +344,6 @@ impl RuntimeBuilder {
             epoll_registrator,
             epoll_thread: Some(epoll_thread),
             event_receiver,
-            identity_token: 0,
             pending_events: 0,
             thread_pool,
             timers: Timers::default(),
@@ -359,7 +368,7 @@ pub struct Runtime {
     /// Callbacks ready to run now, with their argument, in the order they became ready.
     callbacks_to_run: VecDeque<(usize, Js)>,
     /// Every callback that is still waiting for its operation, by callback id.
-    callback_queue: HashMap<usize, Callback>,
+    callback_queue: CallbackTable<Callback>,
     /// Callbacks of `set_immediate`, run in the check phase (phase 5).
     immediates: VecDeque<usize>,
     /// Callbacks of `next_tick`, run as soon as the current callback returns.
@@ -374,8 +383,6 @@ pub struct Runtime {
     epoll_thread: Option<JoinHandle<()>>,
     /// Where the pool and the poll thread report to the loop.
     event_receiver: Receiver<PollEvent>,
-    /// The last callback id handed out.
-    identity_token: usize,
     /// Operations whose callback has not run yet; the loop ends when this reaches 0.
     pending_events: usize,
     /// The pool that runs file reads and CPU work.
@@ -500,23 +507,17 @@ impl Runtime {
         event_loop();
     }
 
-    /// A fresh callback id.
+    /// Stores a callback and returns its fresh id.
     ///
     /// FIX(book) R3: the book's loop `break`s on an id that is *taken* and returns it: a
-    /// duplicate. We loop until an id is *free*. Ids only grow, so in practice the first
-    /// one is free: wrapping around a 64-bit counter takes centuries.
-    fn generate_cb_identity(&mut self) -> usize {
-        loop {
-            self.identity_token = self.identity_token.wrapping_add(1);
-            if !self.callback_queue.contains_key(&self.identity_token) {
-                return self.identity_token;
-            }
-        }
+    /// duplicate. Here the table hands out the id of a *free* slot, and the slot's
+    /// generation makes it differ from every id the slot had before (`callbacks.rs`).
+    fn generate_cb_identity(&mut self, cb: Callback) -> usize {
+        self.callback_queue.insert(cb)
     }
 
     fn add_callback(&mut self, cb: impl FnOnce(Js) + 'static) -> usize {
-        let id = self.generate_cb_identity();
-        self.callback_queue.insert(id, Callback::Once(Box::new(cb)));
+        let id = self.generate_cb_identity(Callback::Once(Box::new(cb)));
         self.pending_events += 1;
         id
     }
@@ -544,7 +545,8 @@ impl Runtime {
         self.recording
             .timer_set(callback_id, Some(Kind::Timeout(ms)), now, delay);
         if self.verbose {
-            trace(format_args!("Registered timer event id: {callback_id}"));
+            let slot = callbacks::slot(callback_id);
+            trace(format_args!("Registered timer event id: {slot}"));
         }
         Timeout {
             runtime: self.id,
@@ -554,19 +556,19 @@ impl Runtime {
     }
 
     fn set_interval(&mut self, ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
-        let callback_id = self.generate_cb_identity();
         let (now, period) = (Instant::now(), Duration::from_millis(ms));
+        // The timer needs the callback's id and the callback its timer's key: take the id
+        // the table will hand out next.
+        let callback_id = self.callback_queue.next_id();
         let key = self.timers.insert(now, period, callback_id);
         self.recording
             .timer_set(callback_id, Some(Kind::Interval(ms)), now, period);
-        self.callback_queue.insert(
-            callback_id,
-            Callback::Interval {
-                cb: Some(Box::new(cb)),
-                period,
-                key,
-            },
-        );
+        let id = self.generate_cb_identity(Callback::Interval(Box::new(Interval {
+            cb: Some(Box::new(cb)),
+            period,
+            key,
+        })));
+        debug_assert_eq!(id, callback_id);
         // An interval is one pending operation for as long as it lives.
         self.pending_events += 1;
         Timeout {
@@ -587,16 +589,16 @@ impl Runtime {
         f: Box<dyn FnMut(Js)>,
         fired: Instant,
     ) -> Option<Box<dyn FnMut(Js)>> {
-        let Some(Callback::Interval { cb, period, key }) = self.callback_queue.get_mut(&id) else {
+        let Some(Callback::Interval(interval)) = self.callback_queue.get_mut(id) else {
             return Some(f);
         };
         // From the moment it fired, as Node does: a callback that took longer than the
         // period is due again at once, but only once (the new entry is not part of the
         // timers pass that is running), so there is never a burst. `fired` is no earlier
         // than that pass's `now`, which keeps the heap-order invariant of `Timers::cancel`.
-        *key = self.timers.insert(fired, *period, id);
-        self.recording.timer_set(id, None, fired, *period);
-        *cb = Some(f);
+        interval.key = self.timers.insert(fired, interval.period, id);
+        self.recording.timer_set(id, None, fired, interval.period);
+        interval.cb = Some(f);
         None
     }
 
@@ -608,13 +610,13 @@ impl Runtime {
         if t.runtime != self.id {
             return None; // a handle from another runtime names nothing here
         }
-        // Callback ids are never reused while pending, so the id names this timer only.
-        let removed = self.callback_queue.remove(&t.callback_id)?; // None: ran or cleared
+        // An id names one callback only, even after its slot is reused (`callbacks.rs`).
+        let removed = self.callback_queue.remove(t.callback_id)?; // None: ran or cleared
         self.recording.timer_cleared(t.callback_id);
         let key = match &removed {
             Callback::Once(_) => Some(t.key),
             // A running interval has no heap entry; the others have their latest one.
-            Callback::Interval { cb, key, .. } => cb.as_ref().map(|_| *key),
+            Callback::Interval(interval) => interval.cb.as_ref().map(|_| interval.key),
         };
         self.pending_events -= 1;
         // Still in the heap: mark it, so it neither fires nor wakes the loop. If the
@@ -646,7 +648,8 @@ impl Runtime {
                 self.http_requests.insert(token, request);
                 self.epoll_pending_events += 1;
                 if self.verbose {
-                    trace(format_args!("Event with id: {token} registered."));
+                    let slot = callbacks::slot(token);
+                    trace(format_args!("Event with id: {slot} registered."));
                 }
                 // Write the request now; the first registration waits for the rest.
                 self.drive_http(token, true);
@@ -752,7 +755,7 @@ impl Runtime {
     fn take_pending(
         &mut self,
     ) -> Option<(
-        HashMap<usize, Callback>,
+        CallbackTable<Callback>,
         VecDeque<Box<dyn FnOnce(Js)>>,
         VecDeque<(usize, Js)>,
         VecDeque<(usize, Js)>,
@@ -816,6 +819,7 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("pending_events", &self.pending_events)
+            .field("callbacks", &self.callback_queue.len())
             .field("timers", &self.timers.len())
             .field("thread_pool", &self.thread_pool)
             .field("fs_delay", &self.fs_delay)
@@ -954,9 +958,11 @@ fn run_callbacks() {
     loop {
         let job = with_runtime("run_callbacks", |rt| {
             let (id, data) = rt.callbacks_to_run.pop_front()?;
-            Some(match rt.callback_queue.get_mut(&id) {
-                Some(Callback::Interval { cb, .. }) => cb.take().map(|f| Job::Repeat(id, f)),
-                Some(Callback::Once(_)) => match rt.callback_queue.remove(&id) {
+            Some(match rt.callback_queue.get_mut(id) {
+                Some(Callback::Interval(interval)) => {
+                    interval.cb.take().map(|f| Job::Repeat(id, f))
+                }
+                Some(Callback::Once(_)) => match rt.callback_queue.remove(id) {
                     Some(Callback::Once(cb)) => {
                         rt.pending_events -= 1;
                         Some(Job::Once(id, cb, data))
@@ -1026,7 +1032,8 @@ fn epoll_thread(
                 for event in &events {
                     let token = event.id().value();
                     if verbose {
-                        trace(format_args!("epoll event {token} is ready"));
+                        let slot = callbacks::slot(token);
+                        trace(format_args!("epoll event {slot} is ready"));
                     }
                     recording.epoll_ready(token);
                     if events_out.send(PollEvent::Epoll(token)).is_err() {
@@ -1222,21 +1229,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn callback_ids_skip_ids_still_in_use() {
+    fn callback_ids_are_never_handed_out_twice() {
         let mut rt = Runtime::builder().verbose(false).build().unwrap();
-        rt.callback_queue
-            .insert(1, Callback::Once(Box::new(|_| {})));
-        rt.callback_queue
-            .insert(2, Callback::Once(Box::new(|_| {})));
-        // The book returned 2 here (the *taken* id); a free one is 3.
-        rt.identity_token = 0;
-        assert_eq!(rt.generate_cb_identity(), 3);
-        // Wrapping around skips taken ids too.
-        rt.identity_token = usize::MAX;
-        rt.callback_queue
-            .insert(0, Callback::Once(Box::new(|_| {})));
-        assert_eq!(rt.generate_cb_identity(), 3);
-        rt.callback_queue.clear();
+        let a = rt.generate_cb_identity(Callback::Once(Box::new(|_| {})));
+        let b = rt.generate_cb_identity(Callback::Once(Box::new(|_| {})));
+        // The book handed out an id that was *taken*; a live id is never handed out again.
+        assert_ne!(a, b);
+        // A freed slot is reused under a new id, so an old handle names nothing.
+        assert!(rt.callback_queue.remove(a).is_some());
+        let c = rt.generate_cb_identity(Callback::Once(Box::new(|_| {})));
+        assert_ne!(c, a);
+        assert_ne!(c, b);
+        assert!(rt.callback_queue.get_mut(a).is_none());
+        assert!(rt.callback_queue.remove(b).is_some() && rt.callback_queue.remove(c).is_some());
     }
 
     #[test]
