@@ -113,7 +113,14 @@ fn the_text_timeline_has_a_row_per_thread() {
     };
     let pools = row("pool0") + &row("pool1");
     assert!(pools.contains('F') && pools.contains('C'), "{text}");
-    assert!(row("main").contains('R'), "{text}");
+    // The read's callback shows as `R`, unless another callback ran in the same column
+    // (a column is 1/80 of the run; under Wine callbacks bunch up): then the column shows
+    // how many ran in it, a digit.
+    let main = row("main");
+    assert!(
+        main.contains('R') || main.chars().skip(7).any(|c| ('2'..='9').contains(&c)),
+        "{text}"
+    );
     assert!(row("epoll").contains('*'), "{text}");
     assert!(text.contains("after its deadline (never before)"), "{text}");
 }
