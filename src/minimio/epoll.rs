@@ -273,13 +273,11 @@ fn socket_events(interests: Interests) -> u32 {
     events
 }
 
-/// epoll_wait takes whole milliseconds. Rounding down would turn a 0.4 ms wait into 0,
-/// and a caller waiting for a timer would spin until it is due, so we round up (mio does
-/// the same). Waits longer than `i32::MAX` ms (about 24.8 days) are capped; `Poll` waits
-/// again for the rest.
+/// epoll_wait's timeout: whole milliseconds rounded up (see `millis_rounded_up` for why),
+/// at most `i32::MAX` (about 24.8 days).
 fn duration_to_ms_rounded_up(t: Duration) -> i32 {
-    let ms = t.as_millis() + u128::from(t.subsec_nanos() % 1_000_000 != 0);
-    ms.min(i32::MAX as u128) as i32
+    // Cannot fail: the cap keeps the value within `i32`.
+    super::millis_rounded_up(t, i32::MAX as u32) as i32
 }
 
 /// Per-socket state: none, the kernel keeps it all (see the module docs).

@@ -697,13 +697,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `GetQueuedCompletionStatusEx` takes whole milliseconds. Rounding down would turn a
-/// 0.4 ms wait into 0, and a caller waiting for a timer would spin until it is due, so we
-/// round up. `INFINITE` (`u32::MAX`) means "forever", so finite waits stop one short of it
-/// (about 49.7 days); `Poll` waits again for the rest.
+/// `GetQueuedCompletionStatusEx`'s timeout: whole milliseconds rounded up (see
+/// `millis_rounded_up` for why). `INFINITE` (`u32::MAX`) means "forever", so a finite
+/// wait stops one short of it (about 49.7 days).
 fn duration_to_ms_rounded_up(t: Duration) -> u32 {
-    let ms = t.as_millis() + u128::from(t.subsec_nanos() % 1_000_000 != 0);
-    ms.min(u128::from(ffi::INFINITE - 1)) as u32
+    super::millis_rounded_up(t, ffi::INFINITE - 1)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

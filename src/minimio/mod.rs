@@ -430,6 +430,23 @@ impl Poll {
     }
 }
 
+/// Whole milliseconds for an OS wait that takes them (epoll_wait, GetQueuedCompletionStatusEx),
+/// rounded **up** and capped at `max`.
+///
+/// Rounding down would turn a 0.4 ms wait into 0, and a caller waiting for a timer would
+/// spin until it is due (the book's R6); so a partial millisecond counts as a whole one,
+/// as mio does. A longer wait than `max` is cut to `max`; `Poll::poll` waits again for the
+/// rest. (kqueue takes a `timespec` with nanoseconds and needs none of this.)
+// Unused by the kqueue backend (macOS, FreeBSD, and Linux with `minimio_libkqueue`).
+#[cfg_attr(
+    any(minimio_libkqueue, all(unix, not(target_os = "linux"))),
+    allow(dead_code)
+)]
+pub(crate) fn millis_rounded_up(t: Duration, max: u32) -> u32 {
+    let ms = t.as_millis() + u128::from(t.subsec_nanos() % 1_000_000 != 0);
+    ms.min(u128::from(max)) as u32
+}
+
 fn closed_error() -> io::Error {
     io::Error::new(
         io::ErrorKind::Interrupted,
