@@ -103,9 +103,17 @@
 //!
 //! The selector's `Drop` cancels the operations of every socket still registered, then
 //! dequeues entries until every operation it started has come back, and frees them. If
-//! some do not come back within [`DRAIN_LIMIT`] (a safety net: cancelled socket operations
-//! come back at once), it leaks them on purpose: a leak wastes memory, while freeing
-//! memory the kernel may still write is undefined behaviour.
+//! none comes back for [`DRAIN_STALL`], or the whole wait reaches [`DRAIN_LIMIT`] (safety
+//! nets: Windows returns a cancelled socket operation at once), it leaks the rest on
+//! purpose: a leak wastes memory, while freeing memory the kernel may still write is
+//! undefined behaviour.
+//!
+//! The wait is judged by progress, not by a fixed deadline, because a backlog can be long
+//! and slow and still healthy. Wine returns cancelled operations one by one, tens of
+//! microseconds each, and a loop that registers and deregisters fast can leave thousands
+//! queued: tests/reliability_leaks_alloc.rs dropped a `Poll` with about 15,000 of them,
+//! which took 0.4–1 s here. A fixed one-second deadline leaked 1,704 operations of that
+//! backlog on a slower machine.
 //!
 //! SIMPLIFICATION: a zero-byte read cannot tell data from the end of the stream, so
 //! [`Event::is_read_closed`](super::Event::is_read_closed) is set only when the connection
@@ -276,8 +284,12 @@ const KEY_CLOSE: usize = 2;
 /// The key a [`Waker`] posts; the pointer comes from `Arc::<WakerShared>::into_raw`.
 const KEY_WAKER: usize = 3;
 
-/// How long the selector's `Drop` waits for cancelled operations before leaking them.
-const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How long the selector's `Drop` waits with no operation coming back before it leaks
+/// those still out (see "Dropping the `Poll`" in the module docs).
+const DRAIN_STALL: Duration = Duration::from_secs(1);
+/// The longest the selector's `Drop` waits in all, however steadily operations come back:
+/// a `Waker` on another thread that keeps waking must not keep a drop going forever.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// The one place a Win32 `BOOL` becomes an `io::Error`: FALSE means "look at
 /// `GetLastError`".
@@ -637,7 +649,8 @@ impl Drop for Selector {
 
 impl Selector {
     /// Cancels every operation this port still waits for and frees each one as it comes
-    /// back. Returns whether all came back within [`DRAIN_LIMIT`].
+    /// back. Returns whether all came back before a stall ([`DRAIN_STALL`]) or the overall
+    /// limit ([`DRAIN_LIMIT`]).
     fn cancel_and_drain(&self) -> bool {
         // A socket whose stream was dropped cancelled its own operations then; these are
         // the ones still registered.
@@ -646,12 +659,18 @@ impl Selector {
             let mut st = sock.lock();
             sock.cancel(&mut st);
         }
-        let deadline = Instant::now() + DRAIN_LIMIT;
+        let limit = Instant::now() + DRAIN_LIMIT;
+        let mut stall = Instant::now() + DRAIN_STALL;
         let mut entries = Vec::with_capacity(64);
         while self.in_flight.load(Ordering::Relaxed) > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = stall.min(limit).saturating_duration_since(Instant::now());
             if left.is_zero() || self.select(&mut entries, 64, Some(left)).is_err() {
                 return false;
+            }
+            // Any entry dequeued is progress and restarts the stall clock: a long backlog
+            // that is still coming back is waited for (see the module docs).
+            if !entries.is_empty() {
+                stall = Instant::now() + DRAIN_STALL;
             }
         }
         true
