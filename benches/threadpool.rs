@@ -221,42 +221,23 @@ fn main() {
          load average before: {}",
         util::load_average()
     );
-    let mut runs = vec![Vec::new(); 2];
-    for round in 0..rounds {
-        let mut this = vec![Default::default(); 2];
-        for i in util::rotation(2, round) {
-            this[i] = util::run_child(&[
-                "pool".to_string(),
-                IMPLS[i].to_string(),
-                jobs.to_string(),
-                threads.to_string(),
-            ]);
-        }
-        for (i, r) in this.into_iter().enumerate() {
-            runs[i].push(r);
-        }
-    }
-    let col = |i: usize, key: &str| {
-        runs[i]
-            .iter()
-            .map(|r: &std::collections::HashMap<String, f64>| r[key])
-            .collect::<Vec<_>>()
-    };
-    let ratios: Vec<f64> = col(0, "jobs_per_s")
-        .iter()
-        .zip(col(1, "jobs_per_s"))
-        .map(|(a, b)| a / b)
-        .collect();
+    let runs = util::paired_rounds(2, rounds, |i| {
+        vec![
+            "pool".to_string(),
+            IMPLS[i].to_string(),
+            jobs.to_string(),
+            threads.to_string(),
+        ]
+    });
     println!(
         "{:<10} {:>12} {:>20} {:>10} {:>22}",
         "impl", "jobs/s", "min..max jobs/s", "CPU s", "ratio to reference"
     );
     for (i, name) in IMPLS.iter().enumerate() {
-        let rate = col(i, "jobs_per_s");
-        let min = rate.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = rate.iter().copied().fold(0.0, f64::max);
+        let rate = runs.col(i, "jobs_per_s");
+        let (min, max) = runs.min_max(i, "jobs_per_s");
         let ratio = if i == 0 {
-            format!("{:.3}", util::median(&ratios))
+            format!("{:.3}", runs.median_ratio(0, 1, "jobs_per_s"))
         } else {
             "1".to_string()
         };
@@ -265,7 +246,7 @@ fn main() {
             name,
             util::median(&rate),
             format!("{min:.0}..{max:.0}"),
-            util::median(&col(i, "cpu_s")),
+            util::median(&runs.col(i, "cpu_s")),
             ratio
         );
     }

@@ -106,54 +106,33 @@ fn main() {
          load average before: {}",
         util::load_average()
     );
-    let mut runs = vec![Vec::new(); 2];
-    for round in 0..rounds {
-        let mut this = vec![Default::default(); 2];
-        for i in util::rotation(2, round) {
-            this[i] = util::run_child(&[
-                "accuracy".to_string(),
-                IMPLS[i].to_string(),
-                timers.to_string(),
-                period.to_string(),
-            ]);
-        }
-        for (i, r) in this.into_iter().enumerate() {
-            runs[i].push(r);
-        }
-    }
-    let col = |i: usize, key: &str| {
-        runs[i]
-            .iter()
-            .map(|r: &std::collections::HashMap<String, f64>| r[key])
-            .collect::<Vec<_>>()
-    };
+    let runs = util::paired_rounds(2, rounds, |i| {
+        vec![
+            "accuracy".to_string(),
+            IMPLS[i].to_string(),
+            timers.to_string(),
+            period.to_string(),
+        ]
+    });
     println!(
         "{:<8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6} {:>8} {:>10}",
         "impl", "p50 us", "p90 us", "p99 us", "max us", "min us", "early", "CPU ms", "p50/sleep"
     );
-    let p50_ratio: Vec<f64> = col(0, "p50_us")
-        .iter()
-        .zip(col(1, "p50_us"))
-        .map(|(a, b)| a / b)
-        .collect();
     for (i, name) in IMPLS.iter().enumerate() {
-        let min = col(i, "min_us")
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min);
-        let max = col(i, "max_us").iter().copied().fold(0.0, f64::max);
+        let (min, _) = runs.min_max(i, "min_us");
+        let (_, max) = runs.min_max(i, "max_us");
         println!(
             "{:<8} {:>8.0} {:>8.0} {:>8.0} {:>9.0} {:>8.1} {:>6} {:>8.1} {:>10}",
             name,
-            util::median(&col(i, "p50_us")),
-            util::median(&col(i, "p90_us")),
-            util::median(&col(i, "p99_us")),
+            util::median(&runs.col(i, "p50_us")),
+            util::median(&runs.col(i, "p90_us")),
+            util::median(&runs.col(i, "p99_us")),
             max,
             min,
-            col(i, "early").iter().sum::<f64>(),
-            util::median(&col(i, "cpu_ms")),
+            runs.col(i, "early").iter().sum::<f64>(),
+            util::median(&runs.col(i, "cpu_ms")),
             if i == 0 {
-                format!("{:.2}", util::median(&p50_ratio))
+                format!("{:.2}", runs.median_ratio(0, 1, "p50_us"))
             } else {
                 "1".to_string()
             }

@@ -207,21 +207,15 @@ fn main() {
          {rounds} paired rounds, each run in a fresh process; load average before: {}",
         util::load_average()
     );
-    let mut runs: Vec<Vec<std::collections::HashMap<String, f64>>> = vec![Vec::new(); 3];
-    for round in 0..rounds {
-        let mut this = vec![Default::default(); 3];
-        for i in util::rotation(3, round) {
-            this[i] = run(IMPLS[i], n, seed, "spread");
-        }
-        for (i, r) in this.into_iter().enumerate() {
-            runs[i].push(r);
-        }
-    }
-    let col = |i: usize, key: &str| runs[i].iter().map(|r| r[key]).collect::<Vec<_>>();
-    let ratio = |i: usize, key: &str| {
-        let (a, b) = (col(i, key), col(1, key));
-        util::median(&a.iter().zip(&b).map(|(x, y)| x / y).collect::<Vec<_>>())
-    };
+    let runs = util::paired_rounds(3, rounds, |i| {
+        vec![
+            "timers".to_string(),
+            IMPLS[i].to_string(),
+            n.to_string(),
+            seed.to_string(),
+            "spread".to_string(),
+        ]
+    });
     println!(
         "{:<8} {:>9} {:>11} {:>9} {:>13} {:>8} {:>12} {:>11}",
         "impl",
@@ -234,25 +228,24 @@ fn main() {
         "min..max wall"
     );
     for (i, name) in IMPLS.iter().enumerate() {
-        let wall = col(i, "wall_s");
-        let min = wall.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = wall.iter().copied().fold(0.0, f64::max);
+        let wall = runs.col(i, "wall_s");
+        let (min, max) = runs.min_max(i, "wall_s");
         println!(
             "{:<8} {:>9.3} {:>11.3} {:>9.3} {:>13.1} {:>8.2} {:>12.0} {:>5.3}..{:.3}",
             name,
             util::median(&wall),
-            ratio(i, "wall_s"),
-            util::median(&col(i, "cpu_s")),
-            util::median(&col(i, "rss_mib")),
-            ratio(i, "rss_mib"),
-            util::median(&col(i, "set_ns")),
+            runs.median_ratio(i, 1, "wall_s"),
+            util::median(&runs.col(i, "cpu_s")),
+            util::median(&runs.col(i, "rss_mib")),
+            runs.median_ratio(i, 1, "rss_mib"),
+            util::median(&runs.col(i, "set_ns")),
             min,
             max
         );
     }
     println!(
         "(peak RSS includes the process's own start-up, {:.1} MiB)",
-        util::median(&col(0, "rss_start_mib"))
+        util::median(&runs.col(0, "rss_start_mib"))
     );
 
     if !skip_scaling {

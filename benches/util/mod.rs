@@ -166,6 +166,65 @@ pub fn run_child(child_args: &[String]) -> HashMap<String, f64> {
         .collect()
 }
 
+/// What paired rounds measured: for every variant, the figures its child printed, one
+/// map per round.
+pub struct Runs(Vec<Vec<HashMap<String, f64>>>);
+
+/// Runs `variants` variants for `rounds` paired rounds (see the module docs): each round
+/// runs every variant once, in a fresh child process, in the order [`rotation`] gives;
+/// `child_args(i)` is what variant `i`'s child is given after `--child`.
+pub fn paired_rounds(
+    variants: usize,
+    rounds: usize,
+    mut child_args: impl FnMut(usize) -> Vec<String>,
+) -> Runs {
+    let mut runs = vec![Vec::with_capacity(rounds); variants];
+    for round in 0..rounds {
+        // Filled in rotated order, kept in variant order.
+        let mut this = vec![HashMap::new(); variants];
+        for i in rotation(variants, round) {
+            this[i] = run_child(&child_args(i));
+        }
+        for (i, r) in this.into_iter().enumerate() {
+            runs[i].push(r);
+        }
+    }
+    Runs(runs)
+}
+
+impl Runs {
+    /// Variant `variant`'s figure `key`, one value per round.
+    ///
+    /// # Panics
+    ///
+    /// If a child did not print `key`: the benchmark and its child disagree.
+    pub fn col(&self, variant: usize, key: &str) -> Vec<f64> {
+        self.0[variant]
+            .iter()
+            .map(|r| {
+                *r.get(key)
+                    .unwrap_or_else(|| panic!("the child printed no {key}= line"))
+            })
+            .collect()
+    }
+
+    /// The median over rounds of `variant`'s figure divided by `baseline`'s figure of the
+    /// same round: the paired ratio the module docs explain.
+    pub fn median_ratio(&self, variant: usize, baseline: usize, key: &str) -> f64 {
+        let (a, b) = (self.col(variant, key), self.col(baseline, key));
+        median(&a.iter().zip(&b).map(|(x, y)| x / y).collect::<Vec<_>>())
+    }
+
+    /// The smallest and largest of `variant`'s figure `key` over all rounds.
+    pub fn min_max(&self, variant: usize, key: &str) -> (f64, f64) {
+        self.col(variant, key)
+            .into_iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
+    }
+}
+
 /// A small seeded random number generator (SplitMix64): the same seed gives the same
 /// timeouts in every variant and every run, and no dependency is needed for it.
 pub struct SplitMix64(u64);
