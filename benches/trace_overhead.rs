@@ -11,7 +11,7 @@
 //!
 //! A build without the hooks cannot be timed next to these (the hooks are not behind a
 //! feature flag, on purpose: one code path), so "nothing when off" is shown two ways: by
-//! the code (`src/runtime/trace.rs`: an off hook is `if let Some(..) = None`) and by
+//! the code (`src/runtime/trace/mod.rs`: an off hook is `if let Some(..) = None`) and by
 //! `off again`, whose ratio to `off` is the resolution of this measurement.
 //!
 //! The program: N timers (0 to 4 ms), N immediates that each queue a `next_tick`, and N

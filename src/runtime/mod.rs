@@ -25,7 +25,7 @@
 //! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
 //! - `delay_server` — a local stand-in for the book's slow web service;
 //! - `print` — [`print()`] and [`print_content`], which say which thread is talking;
-//! - `trace` and `timeline` (not in the book) — a [`Recording`] of which thread ran what,
+//! - `trace` (not in the book, a folder) — a [`Recording`] of which thread ran what,
 //!   and when, drawn as a text timeline, an SVG picture or a Chrome trace
 //!   ([`RuntimeBuilder::record`], `NODE_EXPERIMENT_TIMELINE`, `NODE_EXPERIMENT_TRACE`).
 //!
@@ -99,7 +99,6 @@ mod fs;
 mod http;
 mod print;
 mod threadpool;
-mod timeline;
 mod timers;
 mod trace;
 
@@ -403,7 +402,7 @@ pub struct Runtime {
     /// Whether the loop prints its trace lines.
     verbose: bool,
     /// Which thread ran what, and when: `Option<Arc<..>>` inside, so each hook costs one
-    /// branch when recording is off (`trace.rs`).
+    /// branch when recording is off (`trace/mod.rs`).
     recording: Recording,
 }
 

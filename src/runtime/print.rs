@@ -54,7 +54,7 @@ pub fn print(t: impl Display) {
     with_current(|name| {
         let _ = writeln!(io::stdout().lock(), "Thread: {name}\t {t}");
     });
-    // For the timeline's labels; nothing unless the runtime records (`trace.rs`).
+    // For the timeline's labels; nothing unless the runtime records (`trace/mod.rs`).
     super::trace::record_print(None, &t);
 }
 
