@@ -17,10 +17,16 @@
 //! | 5 | check | [`set_immediate`] callbacks queued before the phase began |
 //! | 6 | close callbacks | nothing here: sockets are closed when their request ends |
 //!
-//! The parts, each in its own file:
+//! The parts, each in its own file (this one keeps the loop: [`Runtime`], `run`, the tick
+//! and its phases):
+//! - `builder` — [`RuntimeBuilder`] and its defaults; `build` starts the threads;
+//! - `node_api` — [`set_timeout`] and the other functions a program calls, and
+//!   [`Timeout`];
 //! - `timers` — a heap keyed by `(deadline, sequence)`;
+//! - `callbacks` — the table of waiting callbacks, whose ids are never reused;
 //! - `threadpool` — N threads behind one FIFO queue, for file reads and CPU work;
-//! - the poll thread (below, `epoll_thread`) — runs [`minimio::Poll`](crate::minimio::Poll)
+//! - `fs`, `crypto` — [`Fs::read`] and [`Crypto::encrypt`], which run on the pool;
+//! - `epoll_thread` — the poll thread: runs [`minimio::Poll`](crate::minimio::Poll)
 //!   and forwards each readiness event to the loop;
 //! - `http` — the non-blocking HTTP client behind [`Io::http_get_slow`];
 //! - `delay_server` — a local stand-in for the book's slow web service;
@@ -66,7 +72,7 @@
 //! - R5, R6: the loop's thread is the one place that decides how long to sleep: it waits
 //!   on its event channel for at most the time to the next timer, measured in full
 //!   precision (no `as_millis() as i32` rounding down to a busy loop, no poll thread
-//!   sleeping forever because it read a stale timeout).
+//!   sleeping forever because it read a stale timeout) (`poll_phase`, `epoll_thread.rs`).
 //! - R7: every event that is ready is handled in the same poll phase, not one per tick.
 //! - R8: `callbacks_to_run` is a FIFO queue, not a stack.
 //! - R9: errors are values: a missing file, a refused connection or a panicking task reach
@@ -74,7 +80,7 @@
 //! - R10: the HTTP client never blocks the loop's thread (`http.rs`).
 //! - R11: a local delay server replaces the dead public one (`delay_server.rs`).
 //! - R12: the pool size is one constant, [`DEFAULT_THREADS`], and
-//!   [`RuntimeBuilder::threads`] chooses another.
+//!   [`RuntimeBuilder::threads`] chooses another (`builder.rs`).
 //! - R13: `print` from an unnamed thread no longer panics (`print.rs`).
 //! - The simulated slow read waits on the pool's condition variable, not `thread::sleep`,
 //!   so a panic in a callback ends `run` at once instead of after the delay.
@@ -84,51 +90,44 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::minimio::{Events, Poll, Registrator};
+use crate::minimio::Registrator;
 
+mod builder;
 mod callbacks;
 mod crypto;
 mod delay_server;
+mod epoll_thread;
 mod fs;
 mod http;
+mod node_api;
 mod print;
 mod threadpool;
 mod timers;
 mod trace;
 
+pub use builder::{DEFAULT_FS_DELAY, DEFAULT_THREADS, MAX_THREADS, RuntimeBuilder};
 pub use crypto::Crypto;
 pub use crypto::MAX_FIBONACCI_N;
 pub use fs::Fs;
 pub use http::{Io, MAX_RESPONSE};
+pub use node_api::{
+    Timeout, clear_interval, clear_timeout, next_tick, set_immediate, set_interval, set_timeout,
+};
 pub use print::{print, print_content};
 pub use trace::Recording;
 
 use callbacks::CallbackTable;
 use delay_server::DelayServer;
 use http::{HttpRequest, Progress};
+use node_api::Interval;
 use print::trace;
 use threadpool::{EventKind, Task, ThreadPool};
-use timers::{TimerKey, Timers};
+use timers::Timers;
 use trace::{Kind, Phase};
-
-/// Gives each runtime its own id (see [`Timeout`]).
-static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(0);
-
-/// The pool size when none is chosen: 4, as in the book (and libuv).
-pub const DEFAULT_THREADS: usize = 4;
-
-/// The most pool threads a runtime starts: 1024, libuv's limit for
-/// `UV_THREADPOOL_SIZE`. More threads than that only cost memory and scheduling.
-pub const MAX_THREADS: usize = 1024;
-
-/// How long [`Fs::read`] pretends a read takes when none is chosen: 1 s, as in the book.
-pub const DEFAULT_FS_DELAY: Duration = Duration::from_secs(1);
 
 /// A value handed to a callback: the book's stand-in for a JavaScript value.
 #[derive(Debug)]
@@ -185,15 +184,6 @@ enum Callback {
     Interval(Box<Interval>),
 }
 
-/// The state of a live interval.
-struct Interval {
-    /// `None` while the callback runs.
-    cb: Option<Box<dyn FnMut(Js)>>,
-    period: Duration,
-    /// The heap entry of its current arming.
-    key: TimerKey,
-}
-
 /// What the pool and the poll thread send to the loop: the book's `PollEvent`.
 #[derive(Debug)]
 pub(crate) enum PollEvent {
@@ -203,158 +193,6 @@ pub(crate) enum PollEvent {
     Epoll(usize),
     /// The poll thread hit an error it cannot recover from and stopped.
     EpollFailed(io::Error),
-}
-
-/// A handle to a timer set with [`set_timeout`].
-///
-/// It is `Copy`, so a callback can hold on to one; callers may also simply ignore it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Timeout {
-    /// Which runtime made it: a handle kept past its `run` and cleared in a later one
-    /// must not name that runtime's timers or callbacks, whose numbers start over.
-    runtime: u64,
-    /// The timer's place in the heap's order.
-    key: TimerKey,
-    /// The callback it runs; unique while the timer is pending.
-    callback_id: usize,
-}
-
-/// Chooses how a [`Runtime`] is built. Start from [`Runtime::builder`].
-#[derive(Debug, Clone)]
-pub struct RuntimeBuilder {
-    threads: usize,
-    fs_delay: Duration,
-    delay_server: Option<SocketAddr>,
-    verbose: bool,
-    record: bool,
-    trace: Option<PathBuf>,
-    timeline: Option<PathBuf>,
-}
-
-impl Default for RuntimeBuilder {
-    fn default() -> Self {
-        RuntimeBuilder {
-            threads: DEFAULT_THREADS,
-            fs_delay: DEFAULT_FS_DELAY,
-            delay_server: None,
-            verbose: true,
-            record: false,
-            trace: trace::path_from_env(trace::TRACE_VAR),
-            timeline: trace::path_from_env(trace::TIMELINE_VAR),
-        }
-    }
-}
-
-impl RuntimeBuilder {
-    /// How many pool threads run [`Fs::read`] and [`Crypto::encrypt`] tasks (default
-    /// [`DEFAULT_THREADS`], at most [`MAX_THREADS`]). More tasks than threads wait in a
-    /// FIFO queue.
-    pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads;
-        self
-    }
-
-    /// How long each [`Fs::read`] pretends to take before reading (default
-    /// [`DEFAULT_FS_DELAY`]), so a small file behaves like a large one. Tests shorten it.
-    pub fn fs_delay(mut self, delay: Duration) -> Self {
-        self.fs_delay = delay;
-        self
-    }
-
-    /// Sends [`Io::http_get_slow`] requests to the server at `addr` instead of starting
-    /// the built-in delay server.
-    pub fn delay_server(mut self, addr: SocketAddr) -> Self {
-        self.delay_server = Some(addr);
-        self
-    }
-
-    /// Whether the loop prints its own trace lines (ticks, tasks, events) on standard
-    /// error, as the book's runtime does (default `true`).
-    pub fn verbose(mut self, verbose: bool) -> Self {
-        self.verbose = verbose;
-        self
-    }
-
-    /// Whether the runtime records which thread ran what, and when (default `false`):
-    /// read the record through [`Runtime::recording`], as a text timeline, an SVG picture
-    /// or a Chrome trace. Off, recording costs one branch per hook and nothing else.
-    pub fn record(mut self, record: bool) -> Self {
-        self.record = record;
-        self
-    }
-
-    /// Records the run and writes it to `path` in the Chrome Trace Event format when the
-    /// runtime shuts down, to open in [Perfetto](https://ui.perfetto.dev) or
-    /// `chrome://tracing` (see [`Recording::chrome_trace_json`]). The default is the path
-    /// in the environment variable `NODE_EXPERIMENT_TRACE`, if set.
-    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
-        self.trace = Some(path.into());
-        self
-    }
-
-    /// Records the run and draws it as an SVG picture at `path` when the runtime shuts
-    /// down, to open in any browser (see [`Recording::svg`]). The default is the path in
-    /// the environment variable `NODE_EXPERIMENT_TIMELINE`, if set.
-    pub fn timeline(mut self, path: impl Into<PathBuf>) -> Self {
-        self.timeline = Some(path.into());
-        self
-    }
-
-    /// Starts the pool threads and the poll thread.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for `threads(0)` or more than [`MAX_THREADS`]; otherwise what the OS says when it cannot create
-    /// the event queue or a thread.
-    pub fn build(self) -> io::Result<Runtime> {
-        if self.threads == 0 || self.threads > MAX_THREADS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "a runtime needs 1 to {MAX_THREADS} pool threads, not {}: \
-                     use RuntimeBuilder::threads(n) with n in that range",
-                    self.threads
-                ),
-            ));
-        }
-        let recording = if self.record || self.trace.is_some() || self.timeline.is_some() {
-            Recording::new(self.threads, self.trace.clone(), self.timeline.clone())
-        } else {
-            Recording::default()
-        };
-        let (event_sender, event_receiver) = mpsc::channel();
-        let thread_pool =
-            ThreadPool::new(self.threads, event_sender.clone(), self.verbose, &recording)?;
-        let poll = Poll::new()?;
-        let epoll_registrator = poll.registrator();
-        let verbose = self.verbose;
-        let epoll_recording = recording.clone();
-        let epoll_thread = thread::Builder::new()
-            .name("epoll".to_string())
-            .spawn(move || epoll_thread(poll, &event_sender, verbose, &epoll_recording))?;
-        Ok(Runtime {
-            id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
-            callbacks_to_run: VecDeque::new(),
-            callback_queue: CallbackTable::default(),
-            immediates: VecDeque::new(),
-            next_ticks: VecDeque::new(),
-            pending_queue: VecDeque::new(),
-            epoll_pending_events: 0,
-            epoll_registrator,
-            epoll_thread: Some(epoll_thread),
-            event_receiver,
-            pending_events: 0,
-            thread_pool,
-            timers: Timers::default(),
-            timers_to_run: Vec::new(),
-            http_requests: HashMap::new(),
-            delay_server: None,
-            delay_server_addr: self.delay_server,
-            fs_delay: self.fs_delay,
-            verbose: self.verbose,
-            recording,
-        })
-    }
 }
 
 /// The event loop and everything it owns. Field names are the book's.
@@ -535,96 +373,6 @@ impl Runtime {
             callback_id,
             kind,
         });
-    }
-
-    fn set_timeout(&mut self, ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
-        let callback_id = self.add_callback(cb);
-        let (now, delay) = (Instant::now(), Duration::from_millis(ms));
-        let key = self.timers.insert(now, delay, callback_id);
-        self.recording
-            .timer_set(callback_id, Some(Kind::Timeout(ms)), now, delay);
-        if self.verbose {
-            let slot = callbacks::slot(callback_id);
-            trace(format_args!("Registered timer event id: {slot}"));
-        }
-        Timeout {
-            runtime: self.id,
-            key,
-            callback_id,
-        }
-    }
-
-    fn set_interval(&mut self, ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
-        let (now, period) = (Instant::now(), Duration::from_millis(ms));
-        // The timer needs the callback's id and the callback its timer's key: take the id
-        // the table will hand out next.
-        let callback_id = self.callback_queue.next_id();
-        let key = self.timers.insert(now, period, callback_id);
-        self.recording
-            .timer_set(callback_id, Some(Kind::Interval(ms)), now, period);
-        let id = self.generate_cb_identity(Callback::Interval(Box::new(Interval {
-            cb: Some(Box::new(cb)),
-            period,
-            key,
-        })));
-        debug_assert_eq!(id, callback_id);
-        // An interval is one pending operation for as long as it lives.
-        self.pending_events += 1;
-        Timeout {
-            runtime: self.id,
-            key,
-            callback_id,
-        }
-    }
-
-    /// Puts an interval's callback back after it ran and arms its next firing, counted
-    /// from now: an interval that ran late does not fire twice to catch up.
-    ///
-    /// Returns `f` if the callback cleared its own interval: the caller drops it only after
-    /// releasing the runtime, for the reason given at [`Runtime::clear`].
-    fn rearm_interval(
-        &mut self,
-        id: usize,
-        f: Box<dyn FnMut(Js)>,
-        fired: Instant,
-    ) -> Option<Box<dyn FnMut(Js)>> {
-        let Some(Callback::Interval(interval)) = self.callback_queue.get_mut(id) else {
-            return Some(f);
-        };
-        // From the moment it fired, as Node does: a callback that took longer than the
-        // period is due again at once, but only once (the new entry is not part of the
-        // timers pass that is running), so there is never a burst. `fired` is no earlier
-        // than that pass's `now`, which keeps the heap-order invariant of `Timers::cancel`.
-        interval.key = self.timers.insert(fired, interval.period, id);
-        self.recording.timer_set(id, None, fired, interval.period);
-        interval.cb = Some(f);
-        None
-    }
-
-    /// Cancels a timer or an interval; see [`clear_timeout`]. Returns the cancelled
-    /// callback, which the caller must drop only after releasing the runtime: dropping a
-    /// closure runs the destructors of what it captured, and those may call back into the
-    /// runtime (a guard that schedules work when dropped, say).
-    fn clear(&mut self, t: Timeout) -> Option<Callback> {
-        if t.runtime != self.id {
-            return None; // a handle from another runtime names nothing here
-        }
-        // An id names one callback only, even after its slot is reused (`callbacks.rs`).
-        let removed = self.callback_queue.remove(t.callback_id)?; // None: ran or cleared
-        self.recording.timer_cleared(t.callback_id);
-        let key = match &removed {
-            Callback::Once(_) => Some(t.key),
-            // A running interval has no heap entry; the others have their latest one.
-            Callback::Interval(interval) => interval.cb.as_ref().map(|_| interval.key),
-        };
-        self.pending_events -= 1;
-        // Still in the heap: mark it, so it neither fires nor wakes the loop. If the
-        // timers phase running now already took it out of the heap, it waits in
-        // `callbacks_to_run`, where `run_callbacks` skips it: its callback is gone.
-        if let Some(key) = key {
-            self.timers.cancel(key);
-        }
-        Some(removed)
     }
 
     /// Starts an HTTP request; its result reaches `cb` as [`Js::String`] or [`Js::Error`].
@@ -1010,194 +758,6 @@ fn run_next_ticks(recording: &Recording) {
     }
 }
 
-/// The poll thread: waits on minimio's `Poll` and forwards every event to the loop.
-///
-/// The book gave this thread a timeout through an `Arc<Mutex<Option<i32>>>`, read before
-/// each wait (R5). It needs none: the loop's thread keeps time itself, so this thread
-/// waits until a socket is ready or `close_loop` ends it.
-fn epoll_thread(
-    mut poll: Poll,
-    events_out: &Sender<PollEvent>,
-    verbose: bool,
-    recording: &Recording,
-) {
-    let mut events = Events::with_capacity(1024);
-    loop {
-        recording.epoll_wait_begin();
-        let polled = poll.poll(&mut events, None);
-        recording.epoll_wait_end();
-        match polled {
-            Ok(_) => {
-                for event in &events {
-                    let token = event.id().value();
-                    if verbose {
-                        let slot = callbacks::slot(token);
-                        trace(format_args!("epoll event {slot} is ready"));
-                    }
-                    recording.epoll_ready(token);
-                    if events_out.send(PollEvent::Epoll(token)).is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                if verbose {
-                    trace(format_args!("received event of type: Close"));
-                }
-                recording.epoll_closed();
-                return;
-            }
-            Err(e) => {
-                let _ = events_out.send(PollEvent::EpollFailed(e));
-                return;
-            }
-        }
-    }
-}
-
-/// Runs `cb` once, at least `ms` milliseconds from now, on the loop's thread.
-///
-/// Timers with equal deadlines run in the order they were set; a timer set to 0 ms inside
-/// a timer callback runs on the next tick, not in the same timers phase. A delay too long
-/// for the clock (near `u64::MAX` ms) is clamped to about a century.
-///
-/// ```
-/// use node_experiment::runtime::{print, set_timeout, Runtime};
-///
-/// Runtime::builder().verbose(false).build().unwrap().run(|| {
-///     set_timeout(20, |_| print("later"));
-///     set_timeout(0, |_| print("sooner"));
-/// });
-/// ```
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn set_timeout(ms: u64, cb: impl FnOnce(Js) + 'static) -> Timeout {
-    with_runtime("set_timeout", |rt| rt.set_timeout(ms, cb))
-}
-
-/// Cancels a timer set with [`set_timeout`]: its callback never runs, even if the timer
-/// is already due in the timers phase that is running, and it no longer keeps the loop
-/// alive. Clearing a timer that already fired, or clearing twice, does nothing.
-///
-/// ```
-/// use node_experiment::runtime::{clear_timeout, print, set_timeout, Runtime};
-///
-/// Runtime::builder().verbose(false).build().unwrap().run(|| {
-///     let t = set_timeout(10, |_| panic!("cleared timers never fire"));
-///     set_timeout(0, move |_| clear_timeout(t));
-/// });
-/// ```
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn clear_timeout(t: Timeout) {
-    // Dropped here, after the runtime is released (see `Runtime::clear`).
-    drop(with_runtime("clear_timeout", |rt| rt.clear(t)));
-}
-
-/// Runs `cb` every `ms` milliseconds, on the loop's thread, until [`clear_interval`].
-///
-/// Each firing is armed `ms` after the moment the previous one fired (its callback
-/// started), as in Node: a callback that runs late (because the loop was busy) delays the
-/// next one rather than causing a burst of catch-up calls, and a callback slower than the
-/// period is called again on the next tick, once. A live interval keeps the loop alive; the callback may
-/// clear its own interval with the `Timeout` it was given.
-///
-/// ```
-/// use std::{cell::Cell, rc::Rc};
-/// use node_experiment::runtime::{clear_interval, set_interval, Runtime, Timeout};
-///
-/// Runtime::builder().verbose(false).build().unwrap().run(|| {
-///     let count = Rc::new(Cell::new(0));
-///     let me: Rc<Cell<Option<Timeout>>> = Rc::new(Cell::new(None));
-///     let (c, m) = (count.clone(), me.clone());
-///     let t = set_interval(5, move |_| {
-///         c.set(c.get() + 1);
-///         if c.get() == 3 {
-///             clear_interval(m.get().unwrap());
-///         }
-///     });
-///     me.set(Some(t));
-/// });
-/// ```
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn set_interval(ms: u64, cb: impl FnMut(Js) + 'static) -> Timeout {
-    with_runtime("set_interval", |rt| rt.set_interval(ms, cb))
-}
-
-/// Stops an interval set with [`set_interval`]; the same as [`clear_timeout`], which
-/// accepts either kind of handle (as in Node).
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn clear_interval(t: Timeout) {
-    // Dropped here, after the runtime is released (see `Runtime::clear`).
-    drop(with_runtime("clear_interval", |rt| rt.clear(t)));
-}
-
-/// Runs `cb` in the check phase (phase 5) of this tick, or of the next one if the check
-/// phase is already running.
-///
-/// Immediates run in the order they were created. Inside an I/O callback (which runs in
-/// the poll phase) an immediate always runs before a `set_timeout(0, ..)` set at the same
-/// moment, because the check phase comes before the next timers phase. While an
-/// immediate is queued, the poll phase does not wait.
-///
-/// ```
-/// use node_experiment::runtime::{print, set_immediate, Runtime};
-///
-/// Runtime::builder().verbose(false).build().unwrap().run(|| {
-///     set_immediate(|_| print("check phase"));
-/// });
-/// ```
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn set_immediate(cb: impl FnOnce(Js) + 'static) {
-    with_runtime("set_immediate", |rt| {
-        let id = rt.add_callback(cb);
-        rt.recording.registered(id, Kind::Immediate);
-        rt.immediates.push_back(id);
-    });
-}
-
-/// Runs `cb` as soon as the current callback (or the main program) returns, before any
-/// other callback, timer or I/O.
-///
-/// The next-tick queue is drained completely before the loop moves on, including ticks
-/// queued by ticks. So, exactly as in Node, a callback that keeps calling `next_tick`
-/// starves everything else: timers do not fire and I/O is not read until it stops.
-///
-/// ```
-/// use std::{cell::RefCell, rc::Rc};
-/// use node_experiment::runtime::{next_tick, set_timeout, Runtime};
-///
-/// let order = Rc::new(RefCell::new(Vec::new()));
-/// let o = order.clone();
-/// Runtime::builder().verbose(false).build().unwrap().run(move || {
-///     let (a, b) = (o.clone(), o.clone());
-///     set_timeout(0, move |_| a.borrow_mut().push("timeout"));
-///     next_tick(move |_| b.borrow_mut().push("tick"));
-///     o.borrow_mut().push("main");
-/// });
-/// assert_eq!(*order.borrow(), ["main", "tick", "timeout"]);
-/// ```
-///
-/// # Panics
-///
-/// Outside [`Runtime::run`] or on another thread than the loop's.
-pub fn next_tick(cb: impl FnOnce(Js) + 'static) {
-    with_runtime("next_tick", |rt| rt.next_ticks.push_back(Box::new(cb)));
-}
-
 // The "modules" a JavaScript program imports call into the runtime through these.
 pub(crate) fn register_work(
     what: &str,
@@ -1241,11 +801,5 @@ mod tests {
         assert_ne!(c, b);
         assert!(rt.callback_queue.get_mut(a).is_none());
         assert!(rt.callback_queue.remove(b).is_some() && rt.callback_queue.remove(c).is_some());
-    }
-
-    #[test]
-    fn zero_threads_is_an_error_not_a_hang() {
-        let err = Runtime::builder().threads(0).build().unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }
