@@ -22,7 +22,8 @@
 //! - `builder` — [`RuntimeBuilder`] and its defaults; `build` starts the threads;
 //! - `node_api` — [`set_timeout`] and the other functions a program calls, and
 //!   [`Timeout`];
-//! - `timers` — a heap keyed by `(deadline, sequence)`;
+//! - `timers` — one list per delay, as in Node, and a small heap of lists, all keyed by
+//!   `(deadline, sequence)`;
 //! - `callbacks` — the table of waiting callbacks, whose ids are never reused;
 //! - `threadpool` — N threads behind one FIFO queue, for file reads and CPU work;
 //! - `fs`, `crypto` — [`Fs::read`] and [`Crypto::encrypt`], which run on the pool;

@@ -7,8 +7,8 @@
 //!
 //! Each free function reaches the running [`Runtime`] through its thread-local slot and
 //! hands the work to a method in the `impl Runtime` below, or to a queue the loop drains:
-//! timers go to the heap in `timers.rs`, immediates wait for the check phase, next-ticks
-//! run between any two callbacks. A [`Timeout`] names its runtime, its heap entry and its
+//! timers go to the lists in `timers.rs`, immediates wait for the check phase, next-ticks
+//! run between any two callbacks. A [`Timeout`] names its runtime, its timer entry and its
 //! callback, so clearing a timer that already fired, or one from another runtime, does
 //! nothing.
 
@@ -26,7 +26,7 @@ pub struct Timeout {
     /// Which runtime made it: a handle kept past its `run` and cleared in a later one
     /// must not name that runtime's timers or callbacks, whose numbers start over.
     runtime: u64,
-    /// The timer's place in the heap's order.
+    /// The timer's place in the order timers fire.
     key: TimerKey,
     /// The callback it runs; unique while the timer is pending.
     callback_id: usize,
@@ -37,7 +37,7 @@ pub(super) struct Interval {
     /// `None` while the callback runs.
     pub(super) cb: Option<Box<dyn FnMut(Js)>>,
     period: Duration,
-    /// The heap entry of its current arming.
+    /// The timer entry of its current arming.
     key: TimerKey,
 }
 
@@ -243,7 +243,7 @@ impl Runtime {
         // From the moment it fired, as Node does: a callback that took longer than the
         // period is due again at once, but only once (the new entry is not part of the
         // timers pass that is running), so there is never a burst. `fired` is no earlier
-        // than that pass's `now`, which keeps the heap-order invariant of `Timers::cancel`.
+        // than that pass's `now`, which keeps the order invariant of `Timers::cancel`.
         interval.key = self.timers.insert(fired, interval.period, id);
         self.recording.timer_set(id, None, fired, interval.period);
         interval.cb = Some(f);
@@ -263,12 +263,12 @@ impl Runtime {
         self.recording.timer_cleared(t.callback_id);
         let key = match &removed {
             Callback::Once(_) => Some(t.key),
-            // A running interval has no heap entry; the others have their latest one.
+            // A running interval has no timer entry; the others have their latest one.
             Callback::Interval(interval) => interval.cb.as_ref().map(|_| interval.key),
         };
         self.pending_events -= 1;
-        // Still in the heap: mark it, so it neither fires nor wakes the loop. If the
-        // timers phase running now already took it out of the heap, it waits in
+        // Still waiting: mark it, so it neither fires nor wakes the loop. If the
+        // timers phase running now already took it out, it waits in
         // `callbacks_to_run`, where `run_callbacks` skips it: its callback is gone.
         if let Some(key) = key {
             self.timers.cancel(key);
