@@ -39,7 +39,7 @@
 //! # The backend contract
 //!
 //! This file is the crate's one platform switch. Every backend (`epoll.rs`, `kqueue.rs`,
-//! `iocp.rs`) provides the same private items, and keeps these promises:
+//! `iocp/`) provides the same private items, and keeps these promises:
 //!
 //! - `Selector::new()` creates the OS queue plus whatever `close_loop` needs, and frees all
 //!   of it in `Drop`, which never panics.
@@ -80,7 +80,7 @@
 //!   timeout with nothing to report.
 //! - FIX(book) M7 (kqueue: a close through a timer with ident 0, a macOS-only layout):
 //!   see `kqueue.rs`. M8–M11 (Windows: the close wake-up on the stack, one never-reposted
-//!   1024-byte read, operations never cancelled, `BOOL` as `bool`): see `iocp.rs`.
+//!   1024-byte read, operations never cancelled, `BOOL` as `bool`): see `iocp/`.
 //! - The book's `Token` wraps an `AtomicUsize` and a global counter hands out tokens; here a
 //!   `Token` is a plain `Copy` value chosen by the caller, as in mio.
 //! - A [`Registrator`] holds a weak reference to its `Poll`: once the `Poll` is dropped it
@@ -114,7 +114,7 @@ mod sys;
 mod sys;
 
 #[cfg(windows)]
-#[path = "iocp.rs"]
+#[path = "iocp/mod.rs"]
 mod sys;
 
 #[cfg(not(any(
