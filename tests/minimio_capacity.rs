@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use node_experiment::minimio::{Events, Interests, Poll};
-use util::{EXPECT_WITHIN, POLL_MS, QUIET_MS, expect_events, expect_no_events, tcp_pair};
+use util::minimio::{EXPECT_WITHIN, POLL_MS, QUIET_MS, expect_events, expect_no_events, tcp_pair};
 
 /// Polls with a buffer of `capacity` until `count` streams, registered with tokens
 /// `0..count`, have each reported once; checks every call against the capacity.

@@ -9,15 +9,12 @@ use std::thread;
 use std::time::Duration;
 
 use node_experiment::minimio::{Events, Interests, Poll, Waker};
-use util::{SLACK, event_for, expect_events, tcp_pair, within};
+use util::minimio::{event_for, expect_events, tcp_pair};
+use util::{SLACK, kind, within};
 
 /// How long the main thread gives a poll thread to block before closing its loop. Only
 /// order matters: if the close comes first, the poll still returns at once.
 const LET_IT_BLOCK: Duration = Duration::from_millis(50);
-
-fn kind<T>(result: io::Result<T>) -> Result<T, io::ErrorKind> {
-    result.map_err(|e| e.kind())
-}
 
 #[test]
 fn close_loop_from_another_thread_ends_a_blocked_poll_with_interrupted() -> io::Result<()> {

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::net::TcpListener;
 
 use node_experiment::minimio::{Events, Interests, Poll, TcpStream};
-use util::{QUIET_MS, event_for, expect_events, expect_no_events, tcp_pair};
+use util::minimio::{QUIET_MS, event_for, expect_events, expect_no_events, tcp_pair};
 
 #[test]
 fn dropping_a_registered_stream_leaves_no_stale_event() -> io::Result<()> {

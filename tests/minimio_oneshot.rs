@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
 use node_experiment::minimio::{Events, Interests, Poll};
-use util::{QUIET_MS, SLACK, drain, event_for, expect_events, expect_no_events, tcp_pair, within};
+use util::minimio::{QUIET_MS, drain, event_for, expect_events, expect_no_events, tcp_pair};
+use util::{SLACK, within};
 
 #[test]
 fn no_event_before_the_peer_writes() -> io::Result<()> {

@@ -6,7 +6,7 @@ mod util;
 use std::io::{self, Write};
 
 use node_experiment::minimio::{Events, Interests, Poll};
-use util::{QUIET_MS, event_for, expect_events, expect_no_events, tcp_pair};
+use util::minimio::{QUIET_MS, event_for, expect_events, expect_no_events, tcp_pair};
 
 #[test]
 fn reregister_replaces_token_and_interests() -> io::Result<()> {

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use node_experiment::minimio::{Event, Events, Interests, Poll, Registrator, Token, Waker};
-use util::{SLACK, event_for, expect_events, tcp_pair, within};
+use util::minimio::{event_for, expect_events, tcp_pair};
+use util::{SLACK, within};
 
 // Compile-time checks: these lines do not build if a bound is lost.
 const _: () = {

@@ -8,7 +8,27 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use node_experiment::minimio::{Events, Interests, Poll, Waker};
-use util::{SLACK, expect_events, tcp_pair, within};
+use util::minimio::{expect_events, tcp_pair};
+use util::{SLACK, within};
+
+/// Polls once for `ms` milliseconds where nothing is ready: `poll` must return `Ok(0)`,
+/// and no earlier than `ms` (a strict lower bound) but within `ms` + [`SLACK`].
+fn assert_times_out(poll: &mut Poll, events: &mut Events, ms: i32) -> io::Result<()> {
+    let start = Instant::now();
+    assert_eq!(
+        poll.poll(events, Some(ms))?,
+        0,
+        "poll(Some({ms})): {events:?}"
+    );
+    let elapsed = start.elapsed();
+    let asked = Duration::from_millis(ms as u64);
+    assert!(
+        elapsed >= asked,
+        "poll(Some({ms})) returned Ok(0) after {elapsed:?}"
+    );
+    assert!(elapsed < asked + SLACK, "poll(Some({ms})) took {elapsed:?}");
+    Ok(())
+}
 
 #[test]
 fn zero_timeout_with_nothing_ready_returns_at_once() -> io::Result<()> {
@@ -49,18 +69,7 @@ fn zero_timeout_returns_events_that_are_already_ready() -> io::Result<()> {
 fn timeout_with_nothing_registered_waits_at_least_the_timeout() -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(16);
-    let start = Instant::now();
-    assert_eq!(poll.poll(&mut events, Some(100))?, 0);
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(100),
-        "returned early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_millis(100) + SLACK,
-        "took {elapsed:?}"
-    );
-    Ok(())
+    assert_times_out(&mut poll, &mut events, 100)
 }
 
 #[test]
@@ -70,18 +79,7 @@ fn timeout_with_a_silent_registration_waits_at_least_the_timeout() -> io::Result
     let (stream, _peer) = tcp_pair();
     poll.registrator()
         .register(&stream, 1, Interests::READABLE)?;
-    let start = Instant::now();
-    assert_eq!(poll.poll(&mut events, Some(100))?, 0);
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(100),
-        "returned early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_millis(100) + SLACK,
-        "took {elapsed:?}"
-    );
-    Ok(())
+    assert_times_out(&mut poll, &mut events, 100)
 }
 
 #[test]
@@ -90,15 +88,7 @@ fn short_timeouts_never_return_ok_0_early() -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(16);
     for ms in [1, 2, 3, 5, 7, 10, 15, 20, 1, 1, 1] {
-        let start = Instant::now();
-        assert_eq!(poll.poll(&mut events, Some(ms))?, 0);
-        let elapsed = start.elapsed();
-        let asked = Duration::from_millis(ms as u64);
-        assert!(
-            elapsed >= asked,
-            "poll(Some({ms})) returned Ok(0) after {elapsed:?}"
-        );
-        assert!(elapsed < asked + SLACK, "poll(Some({ms})) took {elapsed:?}");
+        assert_times_out(&mut poll, &mut events, ms)?;
     }
     Ok(())
 }

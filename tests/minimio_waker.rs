@@ -9,7 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use node_experiment::minimio::{Events, Poll, Waker};
-use util::{QUIET_MS, SLACK, event_for, expect_events, expect_no_events, within};
+use util::minimio::{QUIET_MS, event_for, expect_events, expect_no_events};
+use util::{SLACK, within};
 
 /// How long the main thread gives a poll thread to block before waking it. Only order
 /// matters: if the wake comes first, the poll still returns at once.

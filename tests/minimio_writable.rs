@@ -6,7 +6,7 @@ mod util;
 use std::io::{self, Read, Write};
 
 use node_experiment::minimio::{Events, Interests, Poll};
-use util::{QUIET_MS, drain, event_for, expect_events, expect_no_events, tcp_pair};
+use util::minimio::{QUIET_MS, drain, event_for, expect_events, expect_no_events, tcp_pair};
 
 #[test]
 fn connected_stream_reports_writable() -> io::Result<()> {

@@ -19,6 +19,7 @@
 //! node_oracle` alone does not: run `cargo build --examples` first).
 
 mod oracle_check;
+mod util;
 
 use std::env::consts::EXE_SUFFIX;
 use std::io::{BufRead, BufReader, Read};
@@ -28,6 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use oracle_check::{Line, Run, check, normalise, parse_spec};
+use util::wait_for_child;
 
 /// Every delay in the programs is multiplied by this, as Node's runner does with
 /// `ORACLE_SCALE=0.1`.
@@ -136,21 +138,8 @@ fn run_program(program: &Path, scale: Option<f64>) -> Output {
         let _ = stderr.read_to_end(&mut s);
         String::from_utf8_lossy(&s).into_owned()
     });
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > PROGRAM_LIMIT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{} did not exit within {PROGRAM_LIMIT:?}; killed it",
-                    program.display()
-                );
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(1)),
-            Err(e) => panic!("waiting for {}: {e}", program.display()),
-        }
-    };
+    // Its output is read on the two threads above while it runs, so it never waits for us.
+    let status = wait_for_child(&mut child, PROGRAM_LIMIT, &program.display().to_string());
     let exit_ms = start.elapsed().as_secs_f64() * 1000.0;
     // Times count from the child's spawn, so they include its start-up: a few ms
     // natively, some 150 ms under Wine (see `slack_ms`). Counting from the first line's

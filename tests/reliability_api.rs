@@ -10,7 +10,7 @@
 //! `runtime_timers.rs`; `Crypto::encrypt(MAX_FIBONACCI_N + 1, ..)`, in `runtime_errors.rs`.
 //! This file adds the extremes, and the same calls raced from several threads.
 
-mod reliability_util;
+mod util;
 
 use std::cell::RefCell;
 use std::io;
@@ -24,11 +24,8 @@ use node_experiment::minimio::{Events, Interests, Poll, TcpStream, Waker};
 use node_experiment::runtime::{
     Crypto, Fs, Io, Js, Runtime, clear_interval, clear_timeout, set_interval, set_timeout,
 };
-use reliability_util::{LIMIT, SLACK, builder, within};
-
-fn kind<T: std::fmt::Debug>(r: io::Result<T>) -> Result<T, io::ErrorKind> {
-    r.map_err(|e| e.kind())
-}
+use util::reliability::{LIMIT, OnDrop, builder};
+use util::{SLACK, kind, within};
 
 /// A connected pair: a minimio end and a std peer.
 fn pair(listener: &TcpListener) -> io::Result<(TcpStream, std::net::TcpStream)> {
@@ -345,17 +342,6 @@ impl<F: FnOnce(Js) + 'static> IntoFnMut for F {
                 f(js);
             }
         })
-    }
-}
-
-/// Runs a closure when dropped.
-struct OnDrop(Option<Box<dyn FnOnce()>>);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
     }
 }
 

@@ -15,13 +15,13 @@
 //! timer callback or in main (`runtime_exit.rs`). The 100 MiB response, with its memory
 //! bound, is in `reliability_faults_big.rs`.
 
-mod reliability_util;
+mod util;
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::rc::Rc;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -30,10 +30,11 @@ use std::time::{Duration, Instant};
 use node_experiment::runtime::{
     Crypto, Fs, Io, Js, clear_interval, next_tick, set_immediate, set_interval, set_timeout,
 };
-use reliability_util::{
-    HostileServer, LIMIT, SLACK, builder, consume_request, dead_addr, delay_server_body,
-    response_head, wait_for_request, within,
+use util::reliability::{
+    HostileServer, LIMIT, OnDrop, builder, consume_request, delay_server_body, response_head,
+    wait_for_request,
 };
+use util::{SLACK, child_test, dead_addr, wait_for_child, within};
 
 /// What the callbacks of one run saw: `(label, outcome)` in the order they ran, where the
 /// outcome is the body, `error <kind>`, or another value's `Debug` text.
@@ -472,17 +473,6 @@ fn a_panic_with_a_thousand_operations_pending_leaves_run_promptly() -> io::Resul
 const CHILD: &str = "NODE_EXPERIMENT_GUARD_PANIC_CHILD";
 const CHILD_OK: &str = "child: the panic left run normally";
 
-/// Runs a closure when dropped.
-struct OnDrop(Option<Box<dyn FnOnce()>>);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
-    }
-}
-
 /// The child's half of the next test (it does nothing unless [`CHILD`] is set): a panic
 /// in a callback while another callback, still pending, owns a guard whose `Drop` calls
 /// the runtime.
@@ -514,31 +504,14 @@ fn panic_with_a_scheduling_guard_pending_child() {
 /// because an abort would take this test binary down with it.
 #[test]
 fn a_panic_with_a_guard_that_schedules_on_drop_pending_is_not_an_abort() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args([
-            "panic_with_a_scheduling_guard_pending_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = child_test("panic_with_a_scheduling_guard_pending_child")
+        .arg("--nocapture")
         .env(CHILD, "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the child");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child hung");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_for_child(&mut child, LIMIT, "the child");
     let output = child.wait_with_output().expect("the child's output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -10,7 +10,7 @@
 //! memory figures are printed but not checked: AddressSanitizer keeps freed memory in
 //! quarantine on purpose.
 
-mod reliability_util;
+mod util;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -18,9 +18,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use node_experiment::runtime::{Io, Js, MAX_RESPONSE};
-use reliability_util::{
-    HostileServer, LIMIT, builder, consume_request, delay_server_body, response_head, within,
+use util::reliability::{
+    HostileServer, LIMIT, builder, consume_request, delay_server_body, response_head,
 };
+use util::within;
 
 const MIB: usize = 1024 * 1024;
 
@@ -64,8 +65,8 @@ fn big_request(
     within(LIMIT, what, move || {
         #[cfg(target_os = "linux")]
         let before = {
-            reliability_util::linux::reset_peak_rss();
-            reliability_util::linux::rss_kib()
+            util::linux::reset_peak_rss();
+            util::linux::rss_kib()
         };
         let result = std::rc::Rc::new(std::cell::RefCell::new(None));
         let then_ok = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -93,7 +94,7 @@ fn big_request(
         });
         #[cfg(target_os = "linux")]
         let peak_growth_mib =
-            Some(reliability_util::linux::peak_rss_kib().saturating_sub(before) as f64 / 1024.0);
+            Some(util::linux::peak_rss_kib().saturating_sub(before) as f64 / 1024.0);
         #[cfg(not(target_os = "linux"))]
         let peak_growth_mib = None;
         let result = result.take().expect("the callback never ran");
@@ -111,7 +112,7 @@ fn big_request(
 fn check_memory(what: &str, growth: Option<f64>, bound_mib: f64) {
     let Some(growth) = growth else { return };
     println!("{what}: peak RSS grew by {growth:.1} MiB (bound {bound_mib} MiB)");
-    if reliability_util::under_sanitizer() {
+    if util::reliability::under_sanitizer() {
         println!("{what}: under a sanitizer: memory bound not checked");
         return;
     }

@@ -17,16 +17,17 @@
 //!
 //! The only test in this file: the allocator counts the whole process.
 
-mod reliability_util;
+mod util;
 
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use node_experiment::minimio::{Events, Interests, Poll, TcpStream, Waker};
-use reliability_util::{LIMIT, within};
+use util::reliability::LIMIT;
+use util::within;
 
-#[path = "reliability_util/counting.rs"]
+#[path = "util/counting.rs"]
 mod counting;
 use counting::live;
 

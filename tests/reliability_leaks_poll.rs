@@ -12,7 +12,7 @@
 //! this file, since those describe the whole process.
 #![cfg(target_os = "linux")]
 
-mod reliability_util;
+mod util;
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -20,8 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use node_experiment::minimio::{Events, Interests, Poll, TcpStream, Waker};
-use reliability_util::linux::{assert_back_to, snapshot};
-use reliability_util::{LIMIT, Rng, seed, within};
+use util::linux::{assert_back_to, snapshot};
+use util::reliability::{LIMIT, seed};
+use util::{Rng, within};
 
 const ROUNDS: usize = 1_000;
 const SETTLE: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@
 //! describe the whole process: a test running beside it would be counted too.
 #![cfg(target_os = "linux")]
 
-mod reliability_util;
+mod util;
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use node_experiment::runtime::{
     Crypto, Fs, Io, Js, clear_interval, next_tick, set_immediate, set_interval, set_timeout,
 };
-use reliability_util::linux::{assert_back_to, rss_kib, snapshot};
-use reliability_util::{LIMIT, builder, dead_addr, within};
+use util::linux::{assert_back_to, rss_kib, snapshot};
+use util::reliability::{LIMIT, builder};
+use util::{dead_addr, within};
 
 const RUNS: usize = 1_000;
 /// Runs before the memory baseline is taken: the allocator's arenas for the threads, std's
@@ -111,7 +112,7 @@ fn a_thousand_runs_leave_no_thread_descriptor_or_memory_behind() {
         "{RUNS} runs ({callbacks} callbacks) in {took:?}; RSS {rss_after_warm_up} KiB after \
          {WARM_UP} runs, {rss_after} KiB after {RUNS} (growth {growth} KiB)"
     );
-    if reliability_util::under_sanitizer() {
+    if util::reliability::under_sanitizer() {
         println!("under a sanitizer: memory growth not checked");
     } else {
         assert!(

@@ -3,19 +3,20 @@
 //! answer comes) runs in bounded memory, however long it runs.
 //!
 //! Memory is counted exactly, by this binary's own global allocator (see
-//! `reliability_util/counting.rs`), so the test is the same on every platform. The only
+//! `util/counting.rs`), so the test is the same on every platform. The only
 //! test in this file: the allocator counts the whole process.
 
-#[path = "reliability_util/counting.rs"]
+#[path = "util/counting.rs"]
 mod counting;
-mod reliability_util;
+mod util;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use counting::live;
 use node_experiment::runtime::{Timeout, clear_timeout, set_timeout};
-use reliability_util::{LIMIT, builder, within};
+use util::reliability::{LIMIT, builder};
+use util::within;
 
 /// Set-and-clear cycles in one go: with a cleared timer kept until its deadline, they
 /// would hold this many heap entries (and as many entries of the set of cancelled ones).

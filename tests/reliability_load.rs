@@ -6,14 +6,15 @@
 //! (10,000 sockets on one `Poll` are in `reliability_load_sockets.rs`; the soak that mixes
 //! everything is `reliability_soak.rs`.)
 
-mod reliability_util;
+mod util;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{Crypto, Fs, Io, Js, set_timeout};
-use reliability_util::{LIMIT, Ledger, Rng, builder, delay_server_body, seed, within};
+use util::reliability::{LIMIT, Ledger, builder, delay_server_body, seed};
+use util::{Rng, fib, within};
 
 /// The delays the timers choose from: 100,000 timers on six values collide constantly,
 /// and timers set in the same millisecond with the same delay share a deadline to the
@@ -154,7 +155,7 @@ fn a_thousand_concurrent_requests_each_call_back_once_with_their_body() {
     #[cfg(target_os = "linux")]
     {
         let need = 2 * N as u64 + 512;
-        let limit = reliability_util::linux::raise_nofile(need);
+        let limit = util::linux::raise_nofile(need);
         assert!(
             limit >= need,
             "needs {need} descriptors; the hard limit allows {limit}"
@@ -201,14 +202,6 @@ fn a_thousand_concurrent_requests_each_call_back_once_with_their_body() {
         format!("{N} concurrent requests: main took {main_took:?}, run took {took:?}")
     });
     println!("{report}");
-}
-
-fn fib(n: usize) -> usize {
-    let (mut a, mut b) = (0, 1);
-    for _ in 0..n {
-        (a, b) = (b, a + b);
-    }
-    a
 }
 
 /// A few files of different kinds for the read jobs; removed when dropped.

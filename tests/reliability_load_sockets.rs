@@ -4,11 +4,11 @@
 //!
 //! Linux only: 10,000 sockets need more descriptors than a default soft limit (often
 //! 1,024) allows, and the test raises it with `setrlimit`, whose `struct rlimit` layout
-//! and `RLIMIT_NOFILE` number are Linux's (see `reliability_util::linux`). It has its own
+//! and `RLIMIT_NOFILE` number are Linux's (see `util::linux`). It has its own
 //! file so that its sockets and raised limit stay out of other tests' counts.
 #![cfg(target_os = "linux")]
 
-mod reliability_util;
+mod util;
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -16,8 +16,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use node_experiment::minimio::{Events, Interests, Poll, TcpStream};
-use reliability_util::linux::raise_nofile;
-use reliability_util::{LIMIT, Rng, seed, within};
+use util::linux::raise_nofile;
+use util::reliability::{LIMIT, seed};
+use util::{Rng, within};
 
 const PAIRS: usize = 5_000;
 const SOCKETS: usize = 2 * PAIRS;

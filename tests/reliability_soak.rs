@@ -12,7 +12,7 @@
 //! `scripts/soak.sh` runs 60), `NODE_EXPERIMENT_SEED` the seed. The figures (operations of
 //! each kind, memory) are printed; run with `--nocapture` to see them.
 
-mod reliability_util;
+mod util;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -27,7 +27,8 @@ use node_experiment::runtime::{
     Crypto, Fs, Io, Js, Timeout, clear_interval, clear_timeout, next_tick, set_immediate,
     set_interval, set_timeout,
 };
-use reliability_util::{LIMIT, Rng, builder, delay_server_body, seed, within};
+use util::reliability::{LIMIT, builder, delay_server_body, seed};
+use util::{Rng, fib, within};
 
 const DEFAULT_SECS: u64 = 5;
 /// How long one runtime's round schedules new work.
@@ -142,14 +143,6 @@ fn follow_up(s: &Shared) {
     for _ in 0..n {
         schedule(s);
     }
-}
-
-fn fib(n: usize) -> usize {
-    let (mut a, mut b) = (0, 1);
-    for _ in 0..n {
-        (a, b) = (b, a + b);
-    }
-    a
 }
 
 /// Schedules one operation of a seeded kind; its callback checks its value, records the
@@ -422,7 +415,7 @@ fn a_seeded_soak_of_everything_at_once_loses_nothing() {
     let seed = seed("soak", 0x50A4_0005);
     let until = Instant::now() + duration;
     #[cfg(target_os = "linux")]
-    reliability_util::linux::raise_nofile(4096);
+    util::linux::raise_nofile(4096);
 
     let pp = thread::Builder::new()
         .name("pingpong".into())
@@ -461,7 +454,7 @@ fn a_seeded_soak_of_everything_at_once_loses_nothing() {
         rounds += 1;
         #[cfg(target_os = "linux")]
         if rounds == 1 {
-            rss_after_first = reliability_util::linux::rss_kib();
+            rss_after_first = util::linux::rss_kib();
         }
     }
     let took = start.elapsed();
@@ -480,7 +473,7 @@ fn a_seeded_soak_of_everything_at_once_loses_nothing() {
     #[cfg(target_os = "linux")]
     println!(
         "soak: RSS {rss_after_first} KiB after the first round, {} KiB at the end",
-        reliability_util::linux::rss_kib()
+        util::linux::rss_kib()
     );
     assert!(messages > 0, "the ping-pong never got going");
 }

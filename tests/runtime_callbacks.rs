@@ -5,13 +5,14 @@
 //! connection); every callback runs exactly once, on the thread that called `run`, with
 //! the value its operation produced.
 
-mod runtime_util;
+mod util;
 
 use std::thread;
 use std::time::Duration;
 
 use node_experiment::runtime::{Crypto, Fs, Io, Js, set_timeout};
-use runtime_util::{Log, TEST_TXT, TEST_TXT_CONTENTS, builder, dead_addr, run_logged};
+use util::dead_addr;
+use util::runtime::{Log, TEST_TXT, TEST_TXT_CONTENTS, builder, run_logged};
 
 #[test]
 fn main_runs_to_completion_first() {

@@ -4,12 +4,12 @@
 //!
 //! The HTTP errors are in `runtime_http.rs`.
 
-mod runtime_util;
+mod util;
 
 use std::path::PathBuf;
 
 use node_experiment::runtime::{Crypto, Fs, Js, MAX_FIBONACCI_N};
-use runtime_util::{Log, TEST_TXT, TEST_TXT_CONTENTS, TempPath, builder, run_logged};
+use util::runtime::{Log, TEST_TXT, TEST_TXT_CONTENTS, TempPath, builder, run_logged};
 
 /// A callback that records the error's kind, or what came instead of an error.
 fn expect_error(log: &Log, what: &'static str) -> impl FnOnce(Js) + 'static {

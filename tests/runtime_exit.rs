@@ -5,13 +5,14 @@
 //! exception ends a Node program, without waiting for pending work and without running
 //! another callback. `runtime_leaks.rs` checks that no thread or descriptor survives.
 
-mod runtime_util;
+mod util;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{Fs, Io, set_timeout};
-use runtime_util::{LIMIT, Log, SLACK, TEST_TXT, builder, run_logged, within};
+use util::runtime::{LIMIT, Log, TEST_TXT, builder, run_logged};
+use util::{SLACK, within};
 
 #[test]
 fn an_empty_main_returns_at_once() {

@@ -7,13 +7,14 @@
 //! hangs up and a server that answers garbage each reach the callback once, as
 //! `Js::Error`, and the loop goes on; the URL reaches the server as given.
 
-mod runtime_util;
+mod util;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use node_experiment::runtime::{Io, Js, set_timeout};
-use runtime_util::{FakeServer, Log, SLACK, answer_and_close, builder, dead_addr, run_logged};
+use util::runtime::{FakeServer, Log, builder, run_logged};
+use util::{SLACK, answer_and_close, dead_addr};
 
 /// A callback that records the body (or the error kind) under `label`.
 fn record(log: &Log, label: &str) -> impl FnOnce(Js) + 'static {
@@ -87,7 +88,7 @@ fn concurrent_requests_complete_in_delay_order() {
     /// How much later than the last send the server may read a request.
     const READ_SLACK: Duration = Duration::from_millis(20);
     let mut delays: Vec<u32> = (0..N).map(|i| i * GAP).collect();
-    runtime_util::Rng::new(0x5eed).shuffle(&mut delays);
+    util::Rng::new(0x5eed).shuffle(&mut delays);
     let trace = run_logged("100 requests with shuffled delays", builder(), move |log| {
         log.push("sending");
         for d in delays {

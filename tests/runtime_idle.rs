@@ -5,12 +5,13 @@
 //! count. Linux only: that file is Linux's, and std has no portable per-thread CPU clock.
 #![cfg(target_os = "linux")]
 
-mod runtime_util;
+mod util;
 
 use std::time::Duration;
 
 use node_experiment::runtime::set_timeout;
-use runtime_util::{LIMIT, builder, within};
+use util::runtime::{LIMIT, builder};
+use util::within;
 
 /// Clock ticks per second in `/proc` times (`sysconf(_SC_CLK_TCK)`): 100 on every Linux
 /// architecture in use.

@@ -5,83 +5,20 @@
 //! test's runtime would be counted too. Linux only, for those two directories (proc(5)).
 #![cfg(target_os = "linux")]
 
-mod runtime_util;
+mod util;
 
-use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use node_experiment::runtime::{Crypto, Fs, Io, Runtime, set_timeout};
-use runtime_util::{
-    FakeServer, LIMIT, Log, TEST_TXT, answer_and_close, builder, dead_addr, within,
-};
+use util::linux::{assert_back_to, snapshot};
+use util::runtime::{FakeServer, LIMIT, Log, TEST_TXT, builder};
+use util::{answer_and_close, dead_addr, within};
 
-/// A thread that was joined can stay listed for a moment after `join` returns (the kernel
-/// wakes the joiner before it has removed the thread); a leak never goes away.
+/// How long the process may take to get back to its baseline: a thread that was joined
+/// can stay listed for a moment after `join` returns (the kernel wakes the joiner before
+/// it has removed the thread); a leak never goes away.
 const SETTLE: Duration = Duration::from_secs(2);
-
-/// The process's threads (by id, with their names) and descriptors (with what they are).
-fn snapshot() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    let list = |dir: &str, describe: &dyn Fn(&str) -> String| {
-        std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("read {dir}: {e}"))
-            .filter_map(Result::ok)
-            .map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let what = describe(&name);
-                (name, what)
-            })
-            .collect::<BTreeMap<_, _>>()
-    };
-    let tasks = list("/proc/self/task", &|tid| {
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    });
-    let mut fds = list("/proc/self/fd", &|fd| {
-        std::fs::read_link(format!("/proc/self/fd/{fd}"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    });
-    // Not ours: the directory `read_dir` had open while it listed the descriptors.
-    let listing = format!("/proc/{}/fd", std::process::id());
-    fds.retain(|_, what| *what != listing);
-    (tasks, fds)
-}
-
-/// Fails unless the process is back to `baseline` within [`SETTLE`].
-fn assert_back_to(baseline: &(BTreeMap<String, String>, BTreeMap<String, String>), after: &str) {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let now = snapshot();
-        if now == *baseline {
-            return;
-        }
-        if Instant::now() > deadline {
-            let extra_tasks: Vec<_> = now
-                .0
-                .iter()
-                .filter(|(k, _)| !baseline.0.contains_key(*k))
-                .collect();
-            let extra_fds: Vec<_> = now
-                .1
-                .iter()
-                .filter(|(k, _)| !baseline.1.contains_key(*k))
-                .collect();
-            panic!(
-                "after {after}: {} threads (was {}), {} descriptors (was {}); \
-                 new threads {extra_tasks:?}, new descriptors {extra_fds:?}",
-                now.0.len(),
-                baseline.0.len(),
-                now.1.len(),
-                baseline.1.len()
-            );
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 fn no_thread_or_descriptor_outlives_run() {
@@ -107,7 +44,7 @@ fn no_thread_or_descriptor_outlives_run() {
     });
     assert_eq!(labels, 6);
     assert_eq!(server.request_lines().len(), 1);
-    assert_back_to(&baseline, "a normal run");
+    assert_back_to(&baseline, SETTLE, "a normal run");
 
     // 2. A run that panics with a read, a response and a timer still pending.
     let outcome = within(LIMIT, "a run that panics", || {
@@ -126,11 +63,11 @@ fn no_thread_or_descriptor_outlives_run() {
         .is_err()
     });
     assert!(outcome, "the panic did not propagate out of run");
-    assert_back_to(&baseline, "a run that panicked");
+    assert_back_to(&baseline, SETTLE, "a run that panicked");
 
     // 3. A runtime that is built and dropped without running.
     within(LIMIT, "a runtime that never runs", || {
         drop(Runtime::builder().verbose(false).build().expect("build"));
     });
-    assert_back_to(&baseline, "a runtime dropped without running");
+    assert_back_to(&baseline, SETTLE, "a runtime dropped without running");
 }

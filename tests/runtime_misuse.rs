@@ -5,12 +5,13 @@
 //! Here such a call panics with a message that says what to do. (`print`, which needs no
 //! runtime, is in `runtime_print.rs`.)
 
-mod runtime_util;
+mod util;
 
 use std::thread;
 
 use node_experiment::runtime::{Crypto, Fs, Io, Runtime, set_timeout};
-use runtime_util::{LIMIT, TEST_TXT, builder, dead_addr, run_logged, within};
+use util::runtime::{LIMIT, TEST_TXT, builder, run_logged};
+use util::{dead_addr, within};
 
 #[test]
 #[should_panic(expected = "inside Runtime::run")]

@@ -8,9 +8,11 @@
 //! at most [`HANG_SLACK`], so a broken rule that hangs the loop fails with a message
 //! instead of stalling the whole test run.
 
+mod util;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,13 +20,16 @@ use node_experiment::runtime::{
     Fs, Io, Js, Runtime, Timeout, clear_interval, clear_timeout, next_tick, set_immediate,
     set_interval, set_timeout,
 };
+use util::within;
 
-/// The one generous slack added to every upper time bound: room for 16 test threads on
-/// two cores.
+/// The one generous slack added to every upper time bound in this file: room for 16 test
+/// threads on two cores. This file's own: twice [`util::SLACK`], the slack of the other
+/// test files (tightening it would change this file's bounds, so it stays).
 const SLACK: Duration = Duration::from_secs(2);
 
-/// How long a test waits for its runtime's thread before calling the loop hung. Far above
-/// anything a correct test needs (the slowest takes well under a second).
+/// How long a test waits for its runtime's thread (through [`within`]) before calling the
+/// loop hung. Far above anything a correct test needs (the slowest takes well under a
+/// second), and well below [`util::runtime::LIMIT`] (30 s) of the other runtime tests.
 const HANG_SLACK: Duration = Duration::from_secs(10);
 
 /// The pretended latency of every `Fs::read`.
@@ -52,32 +57,10 @@ fn mark_each(log: &Log, label: &str) -> impl FnMut(Js) + 'static {
     move |_| push(&log, label.clone())
 }
 
-/// Runs `f` on its own thread and returns what it returns; fails if the thread takes longer
-/// than [`HANG_SLACK`] (a hung loop) and re-raises its panic if it panicked.
-fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::Builder::new()
-        .name(what.to_string())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn the runtime's thread");
-    match rx.recv_timeout(HANG_SLACK) {
-        Ok(value) => value,
-        Err(RecvTimeoutError::Timeout) => {
-            panic!("{what}: Runtime::run did not return within {HANG_SLACK:?}: the loop hangs")
-        }
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the thread ended without sending its result"),
-        },
-    }
-}
-
 /// Builds a quiet runtime and runs `program` as its main, bounded by [`HANG_SLACK`].
 /// Returns the labels the callbacks pushed and how long `run` took.
 fn run_js(what: &str, program: impl FnOnce(&Log) + Send + 'static) -> (Vec<String>, Duration) {
-    bounded(what, move || {
+    within(HANG_SLACK, what, move || {
         let rt = Runtime::builder()
             .verbose(false)
             .fs_delay(FS_DELAY)
@@ -270,7 +253,7 @@ fn an_interval_rearms_when_it_fires_and_never_bursts_to_catch_up() {
     const PERIOD: Duration = Duration::from_millis(10);
     const BLOCK: Duration = Duration::from_millis(50);
     const FIRINGS: usize = 6;
-    let (firings, set_at) = bounded("no burst", || {
+    let (firings, set_at) = within(HANG_SLACK, "no burst", || {
         let rt = Runtime::builder()
             .verbose(false)
             .fs_delay(FS_DELAY)

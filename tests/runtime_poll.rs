@@ -4,13 +4,14 @@
 //! every event that is ready is handled in the same poll phase (R7); callbacks that are
 //! ready together run in the order they became ready (R8).
 
-mod runtime_util;
+mod util;
 
 use std::thread;
 use std::time::Duration;
 
 use node_experiment::runtime::{Fs, Io, set_timeout};
-use runtime_util::{SLACK, TEST_TXT, builder, run_logged};
+use util::SLACK;
+use util::runtime::{TEST_TXT, builder, run_logged};
 
 /// FIX(book) R5: the book's poll thread read its timeout before blocking; it started as
 /// "no timeout", so a program whose only pending work was a timer set from a pool callback

@@ -9,14 +9,14 @@
 //! capture, so this test runs its own binary again as a child (only the test
 //! `print_child`, which does nothing unless [`CHILD`] is set) and reads what it printed.
 
-mod runtime_util;
+mod util;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{Runtime, print, print_content, set_timeout};
-use runtime_util::LIMIT;
+use util::runtime::LIMIT;
+use util::{child_test, wait_for_child};
 
 /// Set in the child's environment: `print_child` prints only then.
 const CHILD: &str = "NODE_EXPERIMENT_PRINT_CHILD";
@@ -63,26 +63,16 @@ fn print_child() {
 
 #[test]
 fn print_shows_main_during_run_and_the_thread_s_own_name_otherwise() {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args(["print_child", "--exact", "--nocapture", "--test-threads=1"])
+    let mut child = child_test("print_child")
+        .arg("--nocapture")
         .env(CHILD, "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the test binary as a child");
     // Bounded: a child that hangs is killed, not left behind. Its output (a few hundred
     // bytes) fits in the pipes, so it never waits for us to read.
-    let start = Instant::now();
-    while child.try_wait().expect("wait for the child").is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the print child did not exit within {LIMIT:?}; killed it");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_child(&mut child, LIMIT, "the print child");
     let output = child.wait_with_output().expect("the child's output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -5,12 +5,13 @@
 //! i (i >= N) can only finish after the (i - N + 1)-th completion has freed a thread.
 //! `tests/runtime_threadpool_fifo.rs` measures the concurrency exactly, on Linux.
 
-mod runtime_util;
+mod util;
 
 use std::time::Duration;
 
 use node_experiment::runtime::{Crypto, DEFAULT_THREADS, Fs, Js};
-use runtime_util::{Log, SLACK, TEST_TXT, TEST_TXT_CONTENTS, Trace, builder, run_logged};
+use util::runtime::{Log, TEST_TXT, TEST_TXT_CONTENTS, Trace, builder, run_logged};
+use util::{SLACK, fib};
 
 /// A callback that checks a read's result and records `label`.
 fn read_cb(log: &Log, label: String) -> impl FnOnce(Js) + 'static {
@@ -28,10 +29,6 @@ fn encrypt_cb(log: &Log, n: usize, label: String) -> impl FnOnce(Js) + 'static {
         assert_eq!(js.into_int(), Some(fib(n)), "fibonacci({n})");
         log.push(label);
     }
-}
-
-fn fib(n: usize) -> usize {
-    (0..n).fold((0, 1), |(a, b), _| (b, a + b)).0
 }
 
 /// `job i` labels, in the order their callbacks ran.

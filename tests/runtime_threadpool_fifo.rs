@@ -21,7 +21,7 @@
     )
 ))]
 
-mod runtime_util;
+mod util;
 
 use std::ffi::{CString, c_char, c_int};
 use std::fs::{File, OpenOptions};
@@ -36,7 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{DEFAULT_THREADS, Fs, Runtime};
-use runtime_util::{LIMIT, TempPath};
+use util::runtime::{LIMIT, TempPath};
 
 const O_NONBLOCK: c_int = 0o4000;
 const ENXIO: i32 = 6;

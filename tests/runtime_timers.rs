@@ -4,7 +4,7 @@
 //! timer never fires early; a 0 ms timer set inside a timer callback waits for a later
 //! tick; a cleared timer never fires and does not keep the loop alive.
 
-mod runtime_util;
+mod util;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -12,7 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use node_experiment::runtime::{Fs, Timeout, clear_timeout, set_timeout};
-use runtime_util::{SLACK, TEST_TXT, builder, run_logged};
+use util::SLACK;
+use util::runtime::{TEST_TXT, builder, run_logged};
 
 /// FIX(book) R1: the book keyed timers by `Instant` alone, so a second timer with the same
 /// deadline overwrote the first: its callback never ran and `run` hung.
@@ -235,7 +236,7 @@ fn a_chain_of_zero_timers_does_not_starve_io() {
     // Far more ticks than a 10 ms read needs, even on a slow machine; a starving loop
     // reaches it in seconds.
     const MAX_LINKS: usize = 200_000;
-    fn link(n: usize, read_done: Rc<Cell<bool>>, log: runtime_util::Log) {
+    fn link(n: usize, read_done: Rc<Cell<bool>>, log: util::runtime::Log) {
         if read_done.get() {
             log.push("chain stopped by the read");
         } else if n == MAX_LINKS {

@@ -1,12 +1,12 @@
 //! The SVG timeline (`RuntimeBuilder::timeline`, `NODE_EXPERIMENT_TIMELINE`) and the text
 //! timeline: well-formed, self-contained, and showing every thread of the run.
 
-mod runtime_util;
-mod trace_util;
+mod util;
 
 use node_experiment::runtime::{Crypto, Fs, Io, Recording, Runtime, print, set_timeout};
-use runtime_util::{LIMIT, TEST_TXT, TempPath, builder, within};
-use trace_util::{Element, parse_xml};
+use util::runtime::{LIMIT, TEST_TXT, TempPath, builder};
+use util::trace::{Element, parse_xml};
+use util::within;
 
 /// A label with every character XML must escape (short enough not to be cut).
 const AWKWARD: &str = "a<b & \"c\" 'd'>";

@@ -3,21 +3,19 @@
 //! every event on the right thread, spans on one thread nested, and the contents true to
 //! what the program did.
 
-mod runtime_util;
-mod trace_util;
+mod util;
 
 use std::cell::Cell;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::rc::Rc;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{
     Crypto, Fs, Io, Runtime, clear_interval, clear_timeout, next_tick, print, set_immediate,
     set_interval, set_timeout,
 };
-use runtime_util::{LIMIT, TEST_TXT, TempPath, builder, within};
-use trace_util::{Json, check_trace, parse_json, parse_xml};
+use util::runtime::{LIMIT, TEST_TXT, TempPath, builder};
+use util::trace::{Json, check_trace, parse_json, parse_xml};
+use util::{child_test, wait_for_child, within};
 
 /// Text with every character JSON (and XML) must escape.
 const AWKWARD: &str = "quote \" backslash \\ <tag> & 'apos' tab\t bell\u{7} é";
@@ -276,26 +274,15 @@ fn env_child() {
 fn the_environment_variables_ask_for_files() {
     let json = TempPath::new("env.json");
     let svg = TempPath::new("env.svg");
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args(["env_child", "--exact", "--test-threads=1"])
+    let mut child = child_test("env_child")
         .env("TRACE_JSON_CHILD", "1")
         .env("NODE_EXPERIMENT_TRACE", json.path())
         .env("NODE_EXPERIMENT_TIMELINE", svg.path())
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the test binary as a child");
-    let start = Instant::now();
-    while child.try_wait().expect("wait for the child").is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child did not exit within {LIMIT:?}; killed it");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_child(&mut child, LIMIT, "the child");
     let out = child.wait_with_output().expect("the child's output");
     assert!(
         out.status.success(),

@@ -1,14 +1,14 @@
 //! Recording only watches: the same programs run in the same order with recording on as
 //! with it off (the ordering rules of `runtime_*` tests and of `tests/oracle/`).
 
-mod runtime_util;
+mod util;
 
 use std::time::Duration;
 
 use node_experiment::runtime::{
     Crypto, Fs, Io, RuntimeBuilder, next_tick, set_immediate, set_interval, set_timeout,
 };
-use runtime_util::{Log, TEST_TXT, TempPath, builder, run_logged};
+use util::runtime::{Log, TEST_TXT, TempPath, builder, run_logged};
 
 /// A program whose order is fixed by the rules alone, never by timing: main first, then
 /// next-ticks; equal timers in registration order; inside an I/O callback an immediate

@@ -1,36 +1,25 @@
-//! Helpers shared by the runtime tests (`tests/runtime_*.rs`); the minimio tests keep
-//! theirs in `tests/util/mod.rs`.
+//! For the runtime tests (`tests/runtime_*.rs`), and the recording tests (`trace_*`,
+//! `timeline_*`) that run programs too.
 //!
 //! Every test runs its runtime on a thread of its own through [`run_logged`] (or
-//! [`within`]) and waits for it with a bound, so a runtime that hangs fails the test with
-//! a message instead of hanging `cargo test`. Callbacks record what happened in a [`Log`]:
-//! labels in the order they ran, each with the time since the program started. Tests
-//! compare the order, check times with strict lower bounds, and give every upper bound the
-//! one generous [`SLACK`].
-//!
-//! Only the public API and std are used.
-
-// Every test file compiles its own copy of this module and uses only some of the helpers.
-#![allow(dead_code)]
+//! [`within`]) and waits for it at most [`LIMIT`], so a runtime that hangs fails the test
+//! with a message instead of hanging `cargo test`. Callbacks record what happened in a
+//! [`Log`]: labels in the order they ran, each with the time since the program started.
+//! Tests compare the order, check times with strict lower bounds, and give every upper
+//! bound the one generous [`SLACK`](super::SLACK).
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use node_experiment::runtime::{Js, Runtime, RuntimeBuilder};
 
-/// The one generous slack added to every upper time bound.
-///
-/// A timer that is due wakes the loop within a millisecond or two; a second leaves room
-/// for 16 test threads on two cores, or for Wine. Lower bounds get no slack: a timer must
-/// never fire early.
-pub const SLACK: Duration = Duration::from_secs(1);
+use super::within;
 
 /// How long a simulated file read takes in these tests, unless a test says otherwise.
 pub const FS_DELAY: Duration = Duration::from_millis(10);
@@ -39,44 +28,14 @@ pub const FS_DELAY: Duration = Duration::from_millis(10);
 pub const TEST_TXT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/test.txt");
 pub const TEST_TXT_CONTENTS: &str = "Hello world! This is a text to encrypt!";
 
-/// How long any one test's runtime may run before the test declares it hung.
+/// How long any one test's runtime may run before the test declares it hung: far above
+/// what a correct test needs, so only a hang reaches it. The reliability tests, whose
+/// steps run thousands of operations, allow twice as long ([`reliability::LIMIT`](super::reliability::LIMIT)).
 pub const LIMIT: Duration = Duration::from_secs(30);
 
 /// The runtime every test starts from: quiet (no trace lines) and with short reads.
 pub fn builder() -> RuntimeBuilder {
     Runtime::builder().verbose(false).fs_delay(FS_DELAY)
-}
-
-/// Runs `f` on a new thread and returns its result, or fails with a message naming `what`
-/// if it has not finished within `limit`.
-///
-/// A panic inside `f` (a failed assertion in a callback, say) is re-raised here with its
-/// own message. On a timeout the thread is left behind, still blocked; the test binary
-/// exits without waiting for it.
-pub fn within<T, F>(limit: Duration, what: &str, f: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        // The receiver is gone only if we already timed out; nobody is left to tell.
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            // The thread has nothing left to do after sending.
-            let _ = handle.join();
-            value
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what} did not finish within {limit:?}: the runtime hangs")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(payload) => std::panic::resume_unwind(payload),
-            Ok(()) => panic!("{what} ended without a result"),
-        },
-    }
 }
 
 /// What callbacks recorded: labels in the order they were pushed, each with the time since
@@ -195,13 +154,6 @@ where
     })
 }
 
-/// An address on loopback where nothing listens: a port we bound, then let go.
-pub fn dead_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("listener address")
-    // `listener` is dropped here: the port is free and refuses connections.
-}
-
 /// A file under the system's temp directory with a name no other test (or test run)
 /// uses; removed when dropped.
 pub struct TempPath(pub PathBuf);
@@ -256,6 +208,10 @@ pub const SERVER_WAIT: Duration = Duration::from_secs(20);
 
 /// A hand-written HTTP server on loopback that answers each connection its own way: the
 /// delay server's stand-in for answers the real one never gives (garbage, nothing, 1 MiB).
+///
+/// It serves one connection after another and reads each request's head itself; the
+/// reliability tests' [`HostileServer`](super::reliability::HostileServer) hands each raw
+/// connection to a thread of its own instead, for answers that stall or reset on purpose.
 pub struct FakeServer {
     pub addr: SocketAddr,
     handle: JoinHandle<Vec<String>>,
@@ -317,42 +273,4 @@ fn read_head(stream: &mut TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&head).into_owned()
-}
-
-/// Sends `response`, ends the write side, and waits for the client to close its end, so
-/// that closing ours sends a clean FIN rather than a reset.
-pub fn answer_and_close(stream: &mut TcpStream, response: &[u8]) {
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("write timeout");
-    // A client that gave up concerns its own test, which reports it.
-    if stream.write_all(response).is_ok() && stream.shutdown(Shutdown::Write).is_ok() {
-        let mut sink = [0u8; 1024];
-        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-    }
-}
-
-/// A small deterministic generator (xorshift64*), for shuffles that are the same on every
-/// run.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Fisher–Yates.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
 }

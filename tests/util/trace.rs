@@ -1,13 +1,10 @@
-//! Helpers for the recording tests (`tests/trace_*.rs`, `tests/timeline_*.rs`): a small
+//! For the recording tests (`tests/trace_*.rs`, `tests/timeline_*.rs`): a small
 //! JSON parser, a checker for the Chrome Trace Event format, and an XML well-formedness
 //! checker, all by hand because the crate takes no dependencies.
 //!
 //! The checkers are strict on purpose: a viewer that meets a malformed file (Perfetto,
 //! `chrome://tracing`, a browser opening the SVG) shows an error or, worse, a subtly
 //! wrong picture, so the tests reject anything a viewer might trip over.
-
-// Every test file compiles its own copy of this module and uses only some of it.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -116,6 +113,34 @@ impl JsonParser<'_> {
         }
     }
 
+    /// Just after a `[` or `{`: whether `close` follows at once (an empty array or
+    /// object), and if so, steps over it.
+    fn closes(&mut self, close: u8) -> bool {
+        self.ws();
+        let empty = self.s.get(self.i) == Some(&close);
+        if empty {
+            self.i += 1;
+        }
+        empty
+    }
+
+    /// After an item of an array or object: steps over the `,` before the next item
+    /// (`false`) or the `close` that ends the list (`true`); anything else is an error.
+    fn next_or_close(&mut self, close: u8) -> Result<bool, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(&c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(self.err(&format!("expected , or {}", close as char))),
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Json, String> {
         if depth > 64 {
             return Err(self.err("nested too deeply"));
@@ -130,33 +155,18 @@ impl JsonParser<'_> {
             Some(b'[') => {
                 self.i += 1;
                 let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(items));
-                }
-                loop {
+                let mut done = self.closes(b']');
+                while !done {
                     items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(items));
-                        }
-                        _ => return Err(self.err("expected , or ]")),
-                    }
+                    done = self.next_or_close(b']')?;
                 }
+                Ok(Json::Arr(items))
             }
             Some(b'{') => {
                 self.i += 1;
                 let mut pairs: Vec<(String, Json)> = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(pairs));
-                }
-                loop {
+                let mut done = self.closes(b'}');
+                while !done {
                     self.ws();
                     if self.s.get(self.i) != Some(&b'"') {
                         return Err(self.err("expected a key"));
@@ -169,16 +179,9 @@ impl JsonParser<'_> {
                     self.eat(":")?;
                     let v = self.value(depth + 1)?;
                     pairs.push((key, v));
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(pairs));
-                        }
-                        _ => return Err(self.err("expected , or }")),
-                    }
+                    done = self.next_or_close(b'}')?;
                 }
+                Ok(Json::Obj(pairs))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(_) => Err(self.err("unexpected character")),
@@ -656,15 +659,22 @@ impl XmlParser<'_> {
             if self.rest().starts_with("<!--") {
                 self.comment()?;
             } else if self.rest().starts_with("<?") {
-                let end = self
-                    .rest()
-                    .find("?>")
-                    .ok_or_else(|| self.err("unterminated PI"))?;
-                self.i += end + 2;
+                self.pi()?;
             } else {
                 return Ok(());
             }
         }
+    }
+
+    /// Skips a processing instruction (`<?target ...?>`), which says nothing about the
+    /// document's structure.
+    fn pi(&mut self) -> Result<(), String> {
+        let end = self
+            .rest()
+            .find("?>")
+            .ok_or_else(|| self.err("unterminated PI"))?;
+        self.i += end + 2;
+        Ok(())
     }
 
     fn comment(&mut self) -> Result<(), String> {
@@ -820,11 +830,7 @@ impl XmlParser<'_> {
                 children.push(Node::Text(self.rest()[9..end].to_string()));
                 self.i += end + 3;
             } else if self.rest().starts_with("<?") {
-                let end = self
-                    .rest()
-                    .find("?>")
-                    .ok_or_else(|| self.err("unterminated PI"))?;
-                self.i += end + 2;
+                self.pi()?;
             } else {
                 children.push(Node::Element(self.element(depth + 1)?));
             }

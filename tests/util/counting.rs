@@ -1,8 +1,12 @@
 //! A global allocator that counts the blocks and bytes that are live, for the tests that
 //! prove "no memory left behind" without asking the OS (so the same test works on Linux,
 //! macOS and Windows under Wine). A test binary opts in with
-//! `#[path = "reliability_util/counting.rs"] mod counting;`; it then counts every
-//! allocation of the whole process, so such a binary holds one test.
+//! `#[path = "util/counting.rs"] mod counting;`; it then counts every allocation of the
+//! whole process, so such a binary holds one test.
+//!
+//! Not a submodule of `util` (whose `mod.rs` every test binary compiles): a
+//! `#[global_allocator]` replaces the allocator of the whole binary, so only the binaries
+//! that count take it in.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
