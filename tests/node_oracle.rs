@@ -38,9 +38,12 @@ const SCALE: f64 = 0.1;
 /// What `time` rules add to their upper bound, in ms, unless `ORACLE_SLACK_MS` says
 /// otherwise (the same knob as check.js, whose default is 60 ms for Node's in-process
 /// timestamps). Ours are taken in another process, from the child's start, through a pipe,
-/// with other tests running: 150 ms is generous for that and still far below the
-/// separations the specs rely on (>= 1000 ms nominal at full scale).
-const DEFAULT_SLACK_MS: f64 = 150.0;
+/// with other tests running, and a chained case adds each step's scheduling delay to the
+/// next: `immediate_vs_timeout_in_io`'s tenth read came 297 ms after Node's window once,
+/// on two cores under a load of 9. Order is checked by the `order` rules, not by
+/// these windows, so a generous upper slack weakens nothing but "not much later than
+/// Node"; the lower bounds stay strict.
+const DEFAULT_SLACK_MS: f64 = 300.0;
 
 /// How long one program may run before it is killed and the test fails.
 const PROGRAM_LIMIT: Duration = Duration::from_secs(60);
