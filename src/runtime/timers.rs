@@ -62,9 +62,14 @@ pub(crate) type CallbackId = usize;
 
 /// A timer's place in the order timers leave: deadline first, then sequence number. It is
 /// also the handle that cancels the timer.
+///
+/// The deadline is kept as nanoseconds after the first timer's `now` (`Timers::base`)
+/// rather than as an `Instant`: 8 bytes instead of 16, so an entry is 24 bytes, and a
+/// million timers take 8 MiB less, in lists the cache reads a quarter less of. 2^64 ns is
+/// 584 years, far past [`MAX_DELAY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TimerKey {
-    deadline: Instant,
+    deadline: u64,
     seq: u64,
 }
 
@@ -128,6 +133,8 @@ impl Hasher for DelayHasher {
 
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
+    /// What the deadlines count from: the `now` of the first timer ever set.
+    base: Option<Instant>,
     /// Every list, by index; the empty ones are unused slots, named in `free`.
     lists: Vec<List>,
     /// Indexes of the empty lists in `lists`, to be reused before `lists` grows.
@@ -157,9 +164,11 @@ impl Timers {
         callback_id: CallbackId,
     ) -> TimerKey {
         let delay = delay.min(MAX_DELAY);
-        // Cannot fail for `delay <= MAX_DELAY` on any real clock; if it did, "as late as we
-        // can represent" is the honest answer.
-        let mut deadline = now.checked_add(delay).unwrap_or(now);
+        let base = *self.base.get_or_insert(now);
+        // Cannot saturate for `delay <= MAX_DELAY` (see `TimerKey`); if it did, "as late as
+        // we can represent" is the honest answer.
+        let since_base = now.saturating_duration_since(base).saturating_add(delay);
+        let mut deadline = u64::try_from(since_base.as_nanos()).unwrap_or(u64::MAX);
         let seq = self.next_seq;
         self.next_seq += 1;
         let id = self.list_for(delay);
@@ -290,12 +299,18 @@ impl Timers {
     /// included even if they are due, so a 0 ms timer set inside a timer callback runs on
     /// the next tick, as in Node.
     pub(crate) fn drain_expired(&mut self, now: Instant, out: &mut Vec<CallbackId>) {
+        let Some(now) = self.since_base(now) else {
+            return; // no timer was ever set
+        };
         while self.first_key().is_some_and(|key| key.deadline <= now) {
             let Some(entry) = self.pop_first() else {
                 break;
             };
             self.last_popped = Some(entry.key);
-            if !self.cancelled.remove(&entry.key.seq) {
+            // The emptiness check first: most programs cancel little, and it saves
+            // hashing every timer that fires.
+            let cancelled = !self.cancelled.is_empty() && self.cancelled.remove(&entry.key.seq);
+            if !cancelled {
                 out.push(entry.callback_id);
             }
         }
@@ -306,13 +321,25 @@ impl Timers {
         // Drop cancelled timers from the front so they cannot make the loop wake for
         // nothing.
         while let Some(key) = self.first_key() {
-            if !self.cancelled.contains(&key.seq) {
-                return Some(key.deadline);
+            if self.cancelled.is_empty() || !self.cancelled.contains(&key.seq) {
+                return self.instant(key.deadline);
             }
             self.pop_first();
             self.cancelled.remove(&key.seq);
         }
         None
+    }
+
+    /// `t` as nanoseconds after `base` (0 if earlier); `None` before any timer was set.
+    fn since_base(&self, t: Instant) -> Option<u64> {
+        let since = t.saturating_duration_since(self.base?);
+        Some(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// The `Instant` of a deadline. `None` only for one past what an `Instant` can hold,
+    /// which never comes: the loop then waits for other events, as it should.
+    fn instant(&self, deadline: u64) -> Option<Instant> {
+        self.base?.checked_add(Duration::from_nanos(deadline))
     }
 
     /// How many timers will still fire.
@@ -388,7 +415,7 @@ mod tests {
         assert_eq!(drain(&mut t, now), vec![2]);
         assert!(!t.cancel(b), "a timer that already left the heap is gone");
         let unknown = TimerKey {
-            deadline: now,
+            deadline: 0,
             seq: 999,
         };
         assert!(!t.cancel(unknown), "an unknown handle is ignored");
@@ -461,7 +488,7 @@ mod tests {
         t.insert(t0 + ms(50), ms(10), 1);
         // `now` went back: the timer waits for the one before it in its list.
         let key = t.insert(t0, ms(10), 2);
-        assert_eq!(key.deadline, t0 + ms(60));
+        assert_eq!(t.instant(key.deadline), Some(t0 + ms(60)));
         assert!(drain(&mut t, t0 + ms(59)).is_empty());
         assert_eq!(drain(&mut t, t0 + ms(60)), vec![1, 2]);
     }
@@ -498,7 +525,7 @@ mod tests {
                     n if n <= sets => {
                         let delay = Duration::from_millis(rng.below(8) * scale);
                         let key = t.insert(clock, delay, step);
-                        assert_eq!(key.deadline, clock + delay);
+                        assert_eq!(t.instant(key.deadline), Some(clock + delay));
                         model.insert(key, step);
                         keys.push(key);
                     }
@@ -508,14 +535,14 @@ mod tests {
                         assert_eq!(t.cancel(key), live, "seed {seed} step {step}");
                     }
                     7 => {
-                        let expect = model.keys().next().map(|k| k.deadline);
+                        let expect = model.keys().next().and_then(|k| t.instant(k.deadline));
                         assert_eq!(t.next_deadline(), expect, "seed {seed} step {step}");
                     }
                     _ => {
                         clock += Duration::from_millis(rng.below(12));
                         let mut due = Vec::new();
                         while let Some(entry) = model.first_entry() {
-                            if entry.key().deadline > clock {
+                            if t.instant(entry.key().deadline) > Some(clock) {
                                 break;
                             }
                             due.push(entry.remove());
