@@ -54,7 +54,6 @@
 use std::cmp::Reverse;
 use std::collections::binary_heap::PeekMut;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// What a timer runs when it fires: the id of a callback in the runtime's callback table.
@@ -101,36 +100,6 @@ const COMPACT_AT: usize = 64;
 /// entries; a larger one is given back, so that a burst does not pin its memory forever.
 const KEEP_CAPACITY: usize = 64;
 
-/// The hash for `by_delay`. std's default, SipHash, is built to resist keys chosen by an
-/// attacker to collide; a timer's delay is chosen by the program itself, and SipHash took
-/// about a third of the time to set a timer (`benches/timers.rs`). This is one multiply
-/// per word, then a rotation that brings the well-mixed high bits of the product down to
-/// the low bits the table indexes by (a delay in whole milliseconds has six zero bits at
-/// the bottom of its nanoseconds, and a multiply alone would keep them zero).
-#[derive(Debug, Default)]
-struct DelayHasher(u64);
-
-impl Hasher for DelayHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        // An odd constant with well-spread bits (2^64 divided by the golden ratio).
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
     /// What the deadlines count from: the `now` of the first timer ever set.
@@ -141,7 +110,7 @@ pub(crate) struct Timers {
     free: Vec<usize>,
     /// Which list holds the timers of a delay. Only non-empty lists are here, so the map
     /// is as large as the number of delays pending, not of all the delays ever used.
-    by_delay: HashMap<Duration, usize, BuildHasherDefault<DelayHasher>>,
+    by_delay: HashMap<Duration, usize>,
     /// One entry per non-empty list, keyed by its first timer: the smallest key of all is
     /// on top. Kept up to date whenever a list's first timer changes.
     heads: BinaryHeap<Reverse<(TimerKey, usize)>>,
