@@ -17,16 +17,31 @@
 //! `EINPROGRESS`. It depends on the OS, not on the event backend, so the kqueue backend
 //! running on Linux through libkqueue uses the Linux numbers here.
 //!
-//! SIMPLIFICATION: on Windows a non-blocking connect would need `ConnectEx` (IOCP has no
-//! readiness to wait on); there `start_connect` connects synchronously, as the book does,
-//! and the stream reports writable at once.
+//! Windows keeps the same contract another way, in the IOCP backend
+//! (`iocp/connect.rs`): IOCP has no readiness to wait on, so the connect is an overlapped
+//! `ConnectEx`, whose completion is the writable event. `ConnectEx` needs a socket that is
+//! bound and associated with the `Poll`'s completion port, and a socket is associated only
+//! when it is registered: so there [`start_connect`] creates and binds the socket, and the
+//! first `register` starts the connect. A stream that is never registered never connects.
 
+use std::io;
+use std::net::SocketAddr;
+
+use super::TcpStream;
+
+/// Creates a non-blocking socket for `addr` and starts connecting it. The stream may
+/// still be connecting: wait until it is writable, then check `take_error()`.
 #[cfg(unix)]
-pub(crate) use unix::start_connect;
+pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    TcpStream::from_std(unix::start_connect(addr)?)
+}
 
+/// Creates a non-blocking socket for `addr`, bound, which starts connecting at its first
+/// `register` (see the module docs).
 #[cfg(windows)]
-pub(crate) fn start_connect(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
-    std::net::TcpStream::connect(addr)
+pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let (inner, state) = super::sys::start_connect(addr)?;
+    Ok(TcpStream { state, inner })
 }
 
 #[cfg(unix)]
@@ -179,9 +194,11 @@ mod unix {
     }
 }
 
-#[cfg(test)]
+// On Windows the connect starts at registration: see tests/minimio_connect.rs, which
+// checks the same two behaviours through the public API on every platform.
+#[cfg(all(test, unix))]
 mod tests {
-    use super::*;
+    use super::unix::start_connect;
     use std::io::{self, Read, Write};
     use std::net::TcpListener;
     use std::time::{Duration, Instant};

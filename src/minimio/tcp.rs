@@ -53,15 +53,25 @@ impl TcpStream {
     /// it never blocks the caller, not even when the server's backlog is full and the
     /// kernel has to retry the handshake a second later.
     ///
-    /// SIMPLIFICATION: on Windows this connects synchronously (a non-blocking connect
-    /// there needs `ConnectEx`); the stream then reports writable at once.
+    /// Until then, reads and writes do not block either (they fail, with `WouldBlock` on
+    /// Linux and Windows), and `peer_addr` fails with `NotConnected`.
+    ///
+    /// On Windows the stream must be registered for the connect to happen at all: IOCP
+    /// reports the end of a connect only as the completion of `ConnectEx`, which needs the
+    /// socket associated with the `Poll`'s completion port, and that happens at the first
+    /// `register`. So there this only creates and binds the socket, `register` starts the
+    /// handshake, and **a stream that is never registered never connects** (mio 0.6,
+    /// built on IOCP too, deferred its Windows connect to registration in the same way).
+    /// Dropping the stream, or its `Poll`, aborts a connect in progress; `deregister`
+    /// does not, as on the other platforms.
     ///
     /// # Errors
     ///
-    /// An error the OS reports at once (for example `ConnectionRefused` on loopback);
-    /// later errors arrive through `take_error` after the writable event.
+    /// An error the OS reports at once (for example `ConnectionRefused` on loopback, on
+    /// Linux); later errors arrive through `take_error` after the writable event. On
+    /// Windows every connect error arrives that way.
     pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::from_std(super::net::start_connect(addr)?)
+        super::net::start_connect(addr)
     }
 
     /// Takes over a connected std stream and makes it non-blocking.
@@ -113,13 +123,39 @@ impl TcpStream {
         self.inner.set_nodelay(nodelay)
     }
 
-    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    /// Takes the socket's pending error (`SO_ERROR`), if any; on Windows also the error
+    /// a [`connect_nonblocking`](TcpStream::connect_nonblocking) failed with.
     ///
     /// # Errors
     ///
     /// If the error could not be read.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        // `ConnectEx` reports its failure in its completion, not (reliably) in `SO_ERROR`;
+        // the IOCP backend keeps it until it is taken here, once, as on Unix. After that
+        // a socket that never connected has nothing more to report, whatever `SO_ERROR`
+        // says (Wine 8 keeps the failure there, and reading it does not clear it).
+        #[cfg(windows)]
+        if let Some(connect_error) = self.state.take_connect_error() {
+            return Ok(connect_error);
+        }
         self.inner.take_error()
+    }
+
+    /// `Err(WouldBlock)` while a [`connect_nonblocking`](TcpStream::connect_nonblocking)
+    /// has not ended. On Windows the IOCP backend knows (its `ConnectEx` has not come back),
+    /// and answers before Winsock is asked; see `iocp/sock.rs` for why. On Unix the OS
+    /// answers by itself (Linux: `WouldBlock`).
+    #[cfg(windows)]
+    fn connecting_would_block(&self) -> io::Result<()> {
+        if self.state.is_connecting() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    }
+
+    #[cfg(not(windows))]
+    fn connecting_would_block(&self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -141,30 +177,36 @@ impl From<net::TcpStream> for TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).read(buf)
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).read_vectored(bufs)
     }
 }
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).read(buf)
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).read_vectored(bufs)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).write_vectored(bufs)
     }
 
@@ -175,10 +217,12 @@ impl Write for TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.connecting_would_block()?;
         (&self.inner).write_vectored(bufs)
     }
 

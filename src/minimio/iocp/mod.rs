@@ -88,6 +88,20 @@
 //! `ErrorKind::Unsupported`. (Windows itself would refuse with `ERROR_INVALID_PARAMETER`;
 //! we check first and say why.) epoll and kqueue allow it.
 //!
+//! # Connecting
+//!
+//! A stream from `TcpStream::connect_nonblocking` must report the end of its handshake as
+//! a writable event, as a non-blocking `connect(2)` does on epoll and kqueue. A zero-byte
+//! `WSASend` cannot say it: on a socket that is not connected yet it fails at once with
+//! `WSAENOTCONN`. So the connect itself is the overlapped operation: `ConnectEx`, an
+//! [`Op`] like the others (owned by the kernel until dequeued, cancelled when the stream
+//! or the `Poll` is dropped, freed by the drain in `Drop`; not by `deregister`, though:
+//! the handshake belongs to the socket, and on epoll it goes on too). It needs a bound socket
+//! associated with the port, and association happens at the first `register`; so
+//! `connect_nonblocking` only creates and binds the socket, and `register` starts the
+//! connect. Until it ends, no zero-byte operation is started and reads and writes say
+//! `WouldBlock`; its completion is the writable (or error) event. See `connect.rs`.
+//!
 //! # Wake-ups
 //!
 //! `PostQueuedCompletionStatus` queues an entry that no I/O produced; its completion key
@@ -144,15 +158,17 @@ use std::time::{Duration, Instant};
 
 use super::{Event, Interests, TcpStream, Token};
 
+mod connect;
 mod ffi;
 mod op;
 mod sock;
 mod waker;
 
 use op::{Op, OpKind, PendingOp};
-use sock::{Registration, SockInner, SockState};
+use sock::{Connect, Registration, SockInner, SockState};
 use waker::WakerShared;
 
+pub(crate) use connect::start_connect;
 pub(crate) use sock::StreamState;
 pub(crate) use waker::Waker;
 
@@ -294,7 +310,10 @@ impl Selector {
                 // its entry comes off the queue once, now: the kernel is done with it.
                 let op = unsafe { Box::from_raw(entry.lpOverlapped.cast::<Op>()) };
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
-                op.sock.complete(&op)
+                match op.kind {
+                    OpKind::Connect => self.connect_done(&op),
+                    OpKind::Read | OpKind::Write => op.sock.complete(&op),
+                }
             }
             KEY_WAKER => {
                 // SAFETY: `Waker::wake` posted this pointer from `Arc::into_raw`, once per
@@ -420,11 +439,25 @@ impl Selector {
         cvt(unsafe { ffi::PostQueuedCompletionStatus(self.port.0, 0, KEY_CLOSE, ptr::null_mut()) })
     }
 
-    /// Starts one zero-byte operation for every wanted direction that has none pending.
+    /// Starts one zero-byte operation for every wanted direction that has none pending;
+    /// or, for a stream from `connect_nonblocking` that has not connected yet, its
+    /// `ConnectEx`, and nothing else until that has ended (see `connect.rs`).
     fn start_missing(&self, sock: &Arc<SockState>, st: &mut SockInner) -> io::Result<()> {
         let Some(reg) = st.registration else {
             return Ok(());
         };
+        match st.connect {
+            Connect::NotStarted => {
+                st.connect = Connect::Pending(self.start(sock, st.generation, OpKind::Connect)?);
+                return Ok(());
+            }
+            // Its completion decides what comes next (`connect_done`).
+            Connect::Pending(_) => return Ok(()),
+            // A failed connect leaves a socket that is not connected: the zero-byte
+            // operations end at once (Windows fails them with `WSAENOTCONN`), and that is
+            // the event a re-armed registration needs: nothing will ever come.
+            Connect::Done | Connect::Failed(_) => {}
+        }
         if reg.interests.is_readable() && st.read_op.is_none() {
             st.read_op = Some(self.start(sock, st.generation, OpKind::Read)?);
         }
@@ -434,7 +467,8 @@ impl Selector {
         Ok(())
     }
 
-    /// Starts a zero-byte `WSARecv` or `WSASend` whose completion comes to this port.
+    /// Starts a zero-byte `WSARecv` or `WSASend`, or a `ConnectEx`, whose completion comes
+    /// to this port.
     ///
     /// Called with the socket's lock held, so the socket is open (its owner is borrowed,
     /// or `close` has not run) and the completion, however soon it comes, is settled only
@@ -464,15 +498,15 @@ impl Selector {
             len: 0,
             buf: ptr::NonNull::dangling().as_ptr(),
         };
+        let overlapped = op.cast::<ffi::OVERLAPPED>();
         // SAFETY: `sock.socket` is open (see above) and associated with our port. The
         // WSABUF array may live on the stack: Winsock copies it before returning (MSDN,
         // "WSARecv": "capture the WSABUF structures before returning"). `op` is a live heap
         // `Op` that the kernel owns from here until its entry is dequeued; `recv_flags`
         // lives inside it. The byte-count pointer is null, as MSDN asks for overlapped
-        // calls.
-        let ret = unsafe {
-            let overlapped = op.cast::<ffi::OVERLAPPED>();
-            match kind {
+        // calls. `connect_ex` needs the same of its caller; see there.
+        let err = unsafe {
+            let ret = match kind {
                 OpKind::Read => ffi::WSARecv(
                     sock.socket,
                     &raw mut buf,
@@ -491,15 +525,12 @@ impl Selector {
                     overlapped,
                     None,
                 ),
-            }
+                OpKind::Connect => connect::connect_ex(sock, overlapped),
+            };
+            if ret == 0 { 0 } else { ffi::WSAGetLastError() }
         };
         // 0: finished already; WSA_IO_PENDING: will finish. Either way an entry is queued.
-        if ret == 0 {
-            return Ok(PendingOp(op));
-        }
-        // SAFETY: no memory of ours is involved.
-        let err = unsafe { ffi::WSAGetLastError() };
-        if err == ffi::WSA_IO_PENDING {
+        if err == 0 || err == ffi::WSA_IO_PENDING {
             return Ok(PendingOp(op));
         }
         // Failed at once: no entry will come, so the kernel holds no reference to `op`. We
@@ -536,7 +567,7 @@ impl Selector {
         let sockets = std::mem::take(&mut *lock(&self.sockets));
         for sock in sockets.iter().filter_map(Weak::upgrade) {
             let mut st = sock.lock();
-            sock.cancel(&mut st);
+            sock.cancel_all(&mut st);
         }
         let limit = Instant::now() + DRAIN_LIMIT;
         let mut stall = Instant::now() + DRAIN_STALL;

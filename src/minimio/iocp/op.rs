@@ -1,5 +1,5 @@
-//! One zero-byte overlapped operation: the [`Op`] the kernel owns while it is in flight,
-//! and what its outcome means for the user.
+//! One overlapped operation (a zero-byte read or write, or a `ConnectEx`): the [`Op`] the
+//! kernel owns while it is in flight, and what its outcome means for the user.
 //!
 //! Book: "Epoll, Kqueue and IOCP Explained with Rust", chapter "IOCP" (the book's
 //! `windows.rs`).
@@ -18,11 +18,15 @@ use crate::minimio::Event;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum OpKind {
+    /// A zero-byte `WSARecv`: readable.
     Read,
+    /// A zero-byte `WSASend`: writable.
     Write,
+    /// `ConnectEx` (see `connect.rs`): the handshake has ended, one way or the other.
+    Connect,
 }
 
-/// One zero-byte operation in flight. Owned by the kernel from `start` until `settle`.
+/// One operation in flight. Owned by the kernel from `start` until `settle`.
 #[repr(C)]
 pub(super) struct Op {
     /// First, so that a pointer to the `OVERLAPPED` is a pointer to the `Op` (`repr(C)`
@@ -94,7 +98,7 @@ impl PendingOp {
 fn outcome(kind: OpKind, immediate_error: i32, status: u32) -> u8 {
     let ready = match kind {
         OpKind::Read => Event::READABLE,
-        OpKind::Write => Event::WRITABLE,
+        OpKind::Write | OpKind::Connect => Event::WRITABLE,
     };
     if immediate_error != 0 {
         return error_flags(connection_gone_wsa(immediate_error));
@@ -105,6 +109,18 @@ fn outcome(kind: OpKind, immediate_error: i32, status: u32) -> u8 {
         // swallowed one would leave the registration armed with nothing pending.
         ffi::STATUS_SUCCESS | ffi::STATUS_CANCELLED => ready,
         status => error_flags(connection_gone_nt(status)),
+    }
+}
+
+/// The flags of a finished `ConnectEx`: writable, as a non-blocking `connect(2)` reports on
+/// epoll and kqueue, or, if it failed (`error` is its Winsock error), everything an epoll
+/// event for a refused connect says (`EPOLLERR | EPOLLHUP`): there is no connection to
+/// read from or write to.
+pub(super) fn connect_flags(error: i32) -> u8 {
+    if error == 0 {
+        Event::WRITABLE
+    } else {
+        error_flags(true)
     }
 }
 

@@ -177,3 +177,65 @@ fn a_wake_still_queued_when_its_waker_is_dropped_is_not_delivered() -> io::Resul
     assert_eq!(settle_all(&selector), []);
     Ok(())
 }
+
+#[test]
+fn a_connect_is_the_only_operation_until_it_ends_then_it_is_the_event() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let stream = TcpStream::connect_nonblocking(listener.local_addr()?)?;
+    let selector = Selector::new()?;
+    // Zero-byte operations would fail at once with WSAENOTCONN: only ConnectEx starts.
+    selector.register(
+        &stream,
+        Token::new(1),
+        Interests::READABLE | Interests::WRITABLE,
+    )?;
+    assert_eq!(selector.in_flight.load(Ordering::Relaxed), 1);
+    let events = settle_all(&selector);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].is_writable() && !events[0].is_error(),
+        "{events:?}"
+    );
+    assert!(stream.take_error()?.is_none());
+    Ok(())
+}
+
+#[test]
+fn a_dropped_streams_connect_comes_back_silent_and_is_freed() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let stream = TcpStream::connect_nonblocking(listener.local_addr()?)?;
+    let selector = Selector::new()?;
+    selector.register(&stream, Token::new(1), Interests::WRITABLE)?;
+    drop(stream);
+    assert_eq!(settle_all(&selector), []);
+    Ok(())
+}
+
+#[test]
+fn dropping_the_poll_frees_a_connect_still_registered() -> io::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let stream = TcpStream::connect_nonblocking(listener.local_addr()?)?;
+    let selector = Selector::new()?;
+    selector.register(&stream, Token::new(1), Interests::WRITABLE)?;
+    assert!(selector.cancel_and_drain(), "{selector:?}");
+    assert_eq!(selector.in_flight.load(Ordering::Relaxed), 0);
+    Ok(())
+}
+
+#[test]
+fn a_failed_connect_keeps_its_winsock_error_for_take_error() -> io::Result<()> {
+    // A port we bound and let go: nothing listens there.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let stream = TcpStream::connect_nonblocking(addr)?;
+    let selector = Selector::new()?;
+    selector.register(&stream, Token::new(1), Interests::WRITABLE)?;
+    let events = settle_all(&selector);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].is_error() && events[0].is_write_closed(),
+        "{events:?}"
+    );
+    let error = stream.take_error()?.expect("the connect's error");
+    assert_eq!(error.raw_os_error(), Some(10061), "{error}"); // WSAECONNREFUSED
+    Ok(())
+}
