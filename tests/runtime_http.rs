@@ -137,13 +137,13 @@ fn concurrent_requests_complete_in_delay_order() {
 /// and every callback must run once, with a body or an error (with a low descriptor limit
 /// some connects fail at once, which is fine here).
 ///
-/// On Windows the bound says less: there the connect is synchronous (a SIMPLIFICATION,
-/// see `src/minimio/net.rs`: a non-blocking one needs `ConnectEx`), so main pays for every
-/// handshake, and the bound is [`WINDOWS_CONNECT_BUDGET`] per request. That still fails
-/// if a connect waits for a retransmission (a second each).
-/// What one synchronous loopback connect may cost on Windows: about 1 ms under Wine on an
-/// idle machine, 4.3 ms with two cores under a load of 9 (measured), so ten is generous.
-const WINDOWS_CONNECT_BUDGET: Duration = Duration::from_millis(10);
+/// On Windows (under Wine, where CI runs it) the bound is [`WINDOWS_BOUND`]: the connect
+/// is a `ConnectEx` there and does not wait either, but every socket call goes through
+/// Wine's server process, and creating, binding and registering 1,000 sockets took main
+/// 0.70–0.89 s of the 1 s [`SLACK`] (a synchronous connect took 1.04–1.21 s).
+/// Main's bound on Windows: three times [`SLACK`]. Still far below what a connect that
+/// waits for a dropped handshake costs (a second each, and a full backlog drops many).
+const WINDOWS_BOUND: Duration = Duration::from_secs(3);
 
 #[test]
 fn many_concurrent_requests_do_not_stall_the_program() {
@@ -157,11 +157,7 @@ fn many_concurrent_requests_do_not_stall_the_program() {
     });
     assert_eq!(trace.count("callback"), N);
     let main = trace.at("main end") - trace.at("main start");
-    let bound = if cfg!(windows) {
-        WINDOWS_CONNECT_BUDGET * N as u32
-    } else {
-        SLACK
-    };
+    let bound = if cfg!(windows) { WINDOWS_BOUND } else { SLACK };
     assert!(
         main < bound,
         "starting {N} requests kept the program's thread busy for {main:?}"
