@@ -296,9 +296,10 @@ fn absurd_arguments_are_errors_for_their_callback() {
     // The loop went on: the timer fired. Not necessarily last: on Windows the refused
     // connect is learned from `ConnectEx`'s completion, which a loaded machine can delay
     // past the 5 ms.
-    let timer = got.iter().position(|g| g == "then a timer: Undefined");
-    assert!(timer.is_some(), "the timer never fired: {got:?}");
-    got.remove(timer.unwrap_or_default());
+    let Some(timer) = got.iter().position(|g| g == "then a timer: Undefined") else {
+        panic!("the timer never fired: {got:?}");
+    };
+    got.remove(timer);
     got.sort();
     assert_eq!(got.len(), 4, "{got:?}");
     assert_eq!(got[0], "encrypt(usize::MAX): error InvalidInput");
